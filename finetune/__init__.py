@@ -1,0 +1,1 @@
+"""Training, conversion, evaluation and promotion of Codeward models."""

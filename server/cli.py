@@ -1,0 +1,199 @@
+"""The ``codeward`` command: parses arguments, configures logging, calls into the code.
+
+Subcommands of other parts register themselves through ``register(subparsers)``
+functions listed in ``COMMAND_MODULES`` (imported lazily, so ``codeward serve`` never
+imports torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import ipaddress
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+
+logger = logging.getLogger("codeward")
+
+# Modules with a ``register(subparsers, model_subparsers)`` function adding their commands.
+COMMAND_MODULES = [
+    "codeward.analyzers.cli",
+    "codeward.server.events.cli",
+    "codeward.finetune.cli",
+]
+
+
+def setup_logging(level: str, log_file: str | None) -> None:
+    handler: logging.Handler = (logging.FileHandler(log_file) if log_file
+                                else logging.StreamHandler(sys.stderr))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+
+
+def parse_hostport(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT or PORT, got {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .lsp import create_server
+
+    server = create_server(args.model)
+    if args.tcp is None:
+        server.start_io()
+        return 0
+    host, port = args.tcp
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        if not args.allow_remote:
+            print(f"codeward: refusing to bind {host}: not a loopback address. Completions "
+                  "carry source code; pass --allow-remote to bind it anyway.", file=sys.stderr)
+            return 2
+        logger.warning("binding non-loopback address %s:%d (--allow-remote given): anyone who "
+                       "can reach it can read completions", host, port)
+    server.start_tcp(host, port)
+    return 0
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    from .oneshot import complete_file
+
+    file, line, col = _parse_location(args.location)
+    result = complete_file(file, line, col, model=args.model, candidates=args.candidates)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        if not result["candidates"]:
+            print(f"(no completion: {result['reason'] or 'empty'})", file=sys.stderr)
+        for cand in result["candidates"]:
+            print(cand["text"])
+            if cand["findings"]:
+                for f in cand["findings"]:
+                    print(f"  [{cand['action']}] {f.get('rule_id')}: {f.get('message')}",
+                          file=sys.stderr)
+        blocked = result.get("blocked", [])
+        if blocked:
+            print(f"({len(blocked)} candidate(s) blocked by vetting)", file=sys.stderr)
+    return 0 if result["candidates"] else 1
+
+
+def _parse_location(value: str) -> tuple[Path, int, int]:
+    parts = value.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        raise SystemExit(f"codeward: expected FILE:LINE:COL (1-based), got {value!r}")
+    return Path(parts[0]), int(parts[1]), int(parts[2])
+
+
+def cmd_model_convert(args: argparse.Namespace) -> int:
+    from codeward.finetune.convert import ConversionError, convert, main_progress
+
+    try:
+        manifest = convert(Path(args.hf_dir), Path(args.out_dir), quantization=args.quantization,
+                           family=args.family, name=args.name, version=args.version,
+                           force=args.force, progress=main_progress)
+    except ConversionError as exc:
+        print(f"codeward: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"out_dir": args.out_dir, "family": manifest.family,
+                      "quantization": manifest.quantization}, indent=2))
+    return 0
+
+
+def cmd_model_info(args: argparse.Namespace) -> int:
+    from .manifest import ModelError, read_manifest
+
+    model_dir = Path(args.model_dir)
+    try:
+        manifest = read_manifest(model_dir)
+    except ModelError as exc:
+        print(f"codeward: {exc}", file=sys.stderr)
+        return 2
+    info = json.loads(manifest.to_json())
+    info["directory"] = str(model_dir)
+    info["size_bytes"] = sum(p.stat().st_size for p in model_dir.iterdir() if p.is_file())
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS,
+                        help="DEBUG, INFO (default), WARNING, ERROR")
+    common.add_argument("--log-file", default=argparse.SUPPRESS,
+                        help="log to this file instead of stderr")
+    parser = argparse.ArgumentParser(prog="codeward", parents=[common],
+                                     description="Codeward: vetted code completions.")
+    parser.add_argument("--version", action="version", version=f"codeward {__version__}")
+    sub = _Subparsers(parser.add_subparsers(dest="command", required=True), common)
+
+    serve = sub.add_parser("serve", help="run the language server (stdio by default)")
+    serve.add_argument("--tcp", type=parse_hostport, metavar="HOST:PORT",
+                       help="listen on TCP instead of stdio (127.0.0.1 unless HOST is given)")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="allow --tcp to bind a non-loopback address")
+    serve.add_argument("--model", help="converted model directory (overrides settings)")
+    serve.set_defaults(func=cmd_serve)
+
+    complete = sub.add_parser("complete", help="print the completion at FILE:LINE:COL (1-based)")
+    complete.add_argument("location", metavar="FILE:LINE:COL")
+    complete.add_argument("--model", help="converted model directory")
+    complete.add_argument("--candidates", type=int, default=1)
+    complete.add_argument("--json", action="store_true", help="machine-readable output")
+    complete.set_defaults(func=cmd_complete)
+
+    model = sub.add_parser("model", help="convert and inspect models")
+    model_sub = _Subparsers(model.add_subparsers(dest="model_command", required=True), common)
+    conv = model_sub.add_parser("convert", help="convert a Hugging Face checkpoint")
+    conv.add_argument("hf_dir")
+    conv.add_argument("out_dir")
+    conv.add_argument("--quantization", default="int8",
+                      help="int8 (default), int8_float32, int16, float16, bfloat16, float32")
+    conv.add_argument("--family", help="FIM family, if it cannot be detected")
+    conv.add_argument("--name")
+    conv.add_argument("--version")
+    conv.add_argument("--force", action="store_true", help="replace OUT_DIR")
+    conv.set_defaults(func=cmd_model_convert)
+    info = model_sub.add_parser("info", help="show a converted model's manifest")
+    info.add_argument("model_dir")
+    info.set_defaults(func=cmd_model_info)
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        module.register(sub, model_sub)
+    return parser
+
+
+class _Subparsers:
+    """Wraps argparse's subparsers so every subcommand takes the common options too."""
+
+    def __init__(self, action, common: argparse.ArgumentParser) -> None:  # type: ignore[no-untyped-def]
+        self._action, self._common = action, common
+
+    def add_parser(self, name: str, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("parents", [self._common])
+        return self._action.add_parser(name, **kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(getattr(args, "log_level", "INFO"), getattr(args, "log_file", None))
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

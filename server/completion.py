@@ -1,0 +1,279 @@
+"""One completion, from document text to vetted candidates. No protocol types here.
+
+``CompletionService.complete`` is the async entry point used by the LSP handlers: it bounds
+the queue, reuses the last suggestion while the user types into it, runs
+``run_completion`` (prompt -> generate -> clean -> vet) in a worker thread, and turns
+``asyncio`` cancellation into a flag the decoder sees at its next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codeward.analyzers.contract import VetContext
+from codeward.analyzers.pipeline import Pipeline
+
+from . import context, postprocess
+from .engine import Engine, EngineHost, GenerationRequest
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CompletionRequest:
+    uri: str
+    path: str
+    language: str
+    version: int
+    text: str
+    offset: int
+    settings: Settings
+    kind: str = "inline"
+    others: list[context.OtherDocument] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        return self.text[: self.offset]
+
+    @property
+    def suffix(self) -> str:
+        return self.text[self.offset:]
+
+
+@dataclass
+class Candidate:
+    index: int
+    text: str
+    action: str = "allow"
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    statuses: dict[str, str] = field(default_factory=dict)
+    raw: str = ""
+
+
+@dataclass
+class CompletionResult:
+    id: str
+    uri: str
+    version: int
+    candidates: list[Candidate] = field(default_factory=list)
+    blocked: list[Candidate] = field(default_factory=list)
+    model: str = ""
+    reason: str = ""
+    """Why the answer is empty or special: disabled, excluded, busy, stale, cancelled,
+    no-model, reused, empty."""
+    multiline: bool = False
+    latency_ms: float = 0.0
+    generation_ms: float = 0.0
+    vetting_ms: float = 0.0
+    prompt_tokens: int = 0
+    steps: int = 0
+    created: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _vet(pipeline: Pipeline, req: CompletionRequest, text: str) -> Candidate:
+    ctx = VetContext(
+        prefix=req.prefix, suggestion=text, suffix=req.suffix, uri=req.uri,
+        language=req.language, version=req.version, path=req.path or None,
+        settings={"analyzers": req.settings.analyzers, "vetting": req.settings.vetting},
+    )
+    result = pipeline.vet(ctx)
+    findings = [f if isinstance(f, dict) else f.to_dict() for f in result.findings]
+    return Candidate(index=0, text=result.text, action=result.action, findings=findings,
+                     statuses=dict(result.statuses), raw=text)
+
+
+def run_completion(engine: Engine, pipeline: Pipeline, req: CompletionRequest,
+                   cancel: threading.Event, completion_id: str) -> CompletionResult:
+    """Prompt, generate, clean, vet. Runs in a worker thread; blocking."""
+    s = req.settings
+    result = CompletionResult(id=completion_id, uri=req.uri, version=req.version,
+                              model=engine.label)
+    prefix, suffix = req.prefix, req.suffix
+    if s.completion.multiline == "auto":
+        multiline = postprocess.wants_multiline(prefix, suffix, req.language)
+    else:
+        multiline = s.completion.multiline == "always"
+    result.multiline = multiline
+    budget = context.split_budget(s.context.max_prompt_tokens, s.context.suffix_share,
+                                  s.context.crossfile_share)
+    crossfile, sources = context.crossfile_snippets(
+        req.path, req.language, req.others, engine, budget.crossfile, s.context.exclude)
+    prompt = context.build_prompt(engine.family, prefix, suffix, engine, budget, crossfile,
+                                  sources)
+    line_prefix = postprocess.current_line_prefix(prefix)
+
+    def block_ended(text: str) -> bool:
+        return postprocess.truncate_block(text, prefix) != text.rstrip() or \
+            text.count("\n") > s.completion.max_lines
+
+    gen = engine.generate(
+        GenerationRequest(
+            prompt=prompt.text,
+            max_new_tokens=s.engine.max_new_tokens if multiline else s.engine.single_line_max_tokens,
+            single_line=not multiline, candidates=s.engine.candidates,
+            stop_when=block_ended if multiline and line_prefix is not None else None,
+        ),
+        cancel,
+    )
+    result.prompt_tokens, result.steps = gen.prompt_tokens, gen.steps
+    result.generation_ms = gen.elapsed_ms
+    if gen.cancelled:
+        result.reason = "cancelled"
+        return result
+    seen: set[str] = set()
+    vet_start = time.perf_counter()
+    for raw in gen.texts:
+        text = postprocess.clean(raw, prefix, suffix, multiline=multiline,
+                                 max_lines=s.completion.max_lines)
+        if not text or text in seen:
+            continue
+        seen.add(text)
+        cand = _vet(pipeline, req, text)
+        cand.index = len(result.candidates) + len(result.blocked)
+        cand.raw = raw
+        if cand.action == "block" or not cand.text.strip():
+            result.blocked.append(cand)
+        else:
+            result.candidates.append(cand)
+    result.vetting_ms = (time.perf_counter() - vet_start) * 1000
+    if not result.candidates:
+        result.reason = "blocked" if result.blocked else "empty"
+    return result
+
+
+@dataclass
+class _Shown:
+    uri: str
+    prefix: str
+    suffix: str
+    text: str
+    candidate: Candidate
+    result_id: str
+
+
+class CompletionService:
+    """Bounded, cancellable, cached completions over an ``EngineHost``."""
+
+    def __init__(self, host: EngineHost, pipeline: Pipeline,
+                 on_result: Callable[[CompletionRequest, CompletionResult], None] | None = None,
+                 max_workers: int = 2, max_queue: int = 8) -> None:
+        self.host = host
+        self.pipeline = pipeline
+        self.on_result = on_result
+        self.executor = ThreadPoolExecutor(max_workers=max_workers,
+                                           thread_name_prefix="codeward-gen")
+        self.max_queue = max_queue
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._last: dict[str, _Shown] = {}
+        self.recent: OrderedDict[str, tuple[CompletionRequest, CompletionResult]] = OrderedDict()
+        self.busy_rejections = 0
+
+    def _reuse(self, req: CompletionRequest, cid: str) -> CompletionResult | None:
+        last = self._last.get(req.uri)
+        if last is None:
+            return None
+        prefix, suffix = req.prefix, req.suffix
+        if suffix != last.suffix or not prefix.startswith(last.prefix):
+            return None
+        typed = prefix[len(last.prefix):]
+        if not typed or not last.text.startswith(typed) or len(typed) >= len(last.text):
+            return None
+        cand = Candidate(index=0, text=last.text[len(typed):], action=last.candidate.action,
+                         findings=last.candidate.findings, statuses=last.candidate.statuses,
+                         raw=last.candidate.raw)
+        return CompletionResult(id=cid, uri=req.uri, version=req.version, candidates=[cand],
+                                model=self.host.engine.label if self.host.engine else "",
+                                reason="reused")
+
+    def remember(self, req: CompletionRequest, result: CompletionResult) -> None:
+        self.recent[result.id] = (req, result)
+        while len(self.recent) > 500:
+            self.recent.popitem(last=False)
+        if result.candidates and result.reason != "reused":
+            self._last[req.uri] = _Shown(req.uri, req.prefix, req.suffix,
+                                         result.candidates[0].text, result.candidates[0],
+                                         result.id)
+
+    def forget(self, uri: str) -> None:
+        self._last.pop(uri, None)
+
+    async def complete(self, req: CompletionRequest,
+                       is_current: Callable[[], bool]) -> CompletionResult:
+        start = time.perf_counter()
+        cid = uuid.uuid4().hex
+        engine = self.host.engine
+        if engine is None:
+            return CompletionResult(id=cid, uri=req.uri, version=req.version, reason="no-model")
+        reused = self._reuse(req, cid)
+        if reused is not None:
+            reused.latency_ms = (time.perf_counter() - start) * 1000
+            self.remember(req, reused)
+            return reused
+        with self._lock:
+            if self._pending >= self.max_queue:
+                self.busy_rejections += 1
+                return CompletionResult(id=cid, uri=req.uri, version=req.version,
+                                        model=engine.label, reason="busy")
+            self._pending += 1
+        cancel = threading.Event()
+
+        def job() -> CompletionResult:
+            if cancel.is_set() or not is_current():
+                return CompletionResult(id=cid, uri=req.uri, version=req.version,
+                                        model=engine.label, reason="stale")
+            return run_completion(engine, self.pipeline, req, cancel, cid)
+
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self.executor, job)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+        finally:
+            with self._lock:
+                self._pending -= 1
+        if not is_current() and result.reason not in ("stale", "cancelled"):
+            result.candidates, result.reason = [], "stale"
+        result.latency_ms = (time.perf_counter() - start) * 1000
+        self.remember(req, result)
+        if self.on_result is not None:
+            try:
+                self.on_result(req, result)
+            except Exception:
+                logger.exception("recording completion %s failed", cid)
+        return result
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def document_path(uri: str) -> str:
+    if uri.startswith("file://"):
+        from pygls.uris import to_fs_path
+
+        return to_fs_path(uri) or ""
+    return ""
+
+
+def project_root(path: str) -> str | None:
+    if not path:
+        return None
+    for folder in Path(path).parents:
+        if (folder / ".git").exists() or (folder / "pyproject.toml").exists():
+            return str(folder)
+    return None

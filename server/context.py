@@ -1,0 +1,113 @@
+"""Prompt building: prefix and suffix under a token budget, plus cross-file snippets.
+
+Plain functions on plain data. The token counting comes from the engine (``Budgeter``);
+the FIM layout from the family table (``fim.py``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Protocol
+
+from . import syntax
+from .fim import FimFamily
+
+
+class Budgeter(Protocol):
+    def count_tokens(self, text: str) -> int: ...
+    def tail_within(self, text: str, budget: int) -> str: ...
+    def head_within(self, text: str, budget: int) -> str: ...
+
+
+@dataclass
+class OtherDocument:
+    path: str
+    language: str
+    text: str
+
+
+@dataclass
+class Prompt:
+    text: str
+    prefix: str
+    suffix: str
+    crossfile: str = ""
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Budget:
+    total: int
+    suffix: int
+    crossfile: int
+    prefix: int
+
+
+def split_budget(total: int, suffix_share: float, crossfile_share: float,
+                 reserved: int = 8) -> Budget:
+    """Split ``total`` prompt tokens between cross-file snippets, suffix and prefix.
+
+    ``reserved`` covers the FIM special tokens. The prefix gets what is left, and any
+    share the suffix or snippets do not use is given back to it by :func:`build_prompt`.
+    """
+    usable = max(0, total - reserved)
+    suffix = int(usable * suffix_share)
+    crossfile = int(usable * crossfile_share)
+    return Budget(total=total, suffix=suffix, crossfile=crossfile,
+                  prefix=usable - suffix - crossfile)
+
+
+def is_excluded(path: str, patterns: list[str]) -> bool:
+    """True when the file's name or path matches one of the exclude globs."""
+    if not path:
+        return False
+    pure = PurePath(path)
+    return any(fnmatch.fnmatch(pure.name, p) or fnmatch.fnmatch(str(pure), p)
+               or pure.match(p) for p in patterns)
+
+
+def crossfile_snippets(current_path: str, language: str, others: list[OtherDocument],
+                       budgeter: Budgeter, budget: int, exclude: list[str]) -> tuple[str, list[str]]:
+    """Imports and signatures of other open documents of the same language, as comment
+    lines, most recently listed documents first, within ``budget`` tokens."""
+    if budget <= 0:
+        return "", []
+    blocks: list[str] = []
+    sources: list[str] = []
+    used = 0
+    for doc in others:
+        if doc.language != language or doc.path == current_path or is_excluded(doc.path, exclude):
+            continue
+        lines = syntax.outline(doc.text, language)
+        if not lines:
+            continue
+        name = PurePath(doc.path).name if doc.path else "untitled"
+        block = f"# Path: {name}\n" + "".join(f"# {line}\n" for line in lines)
+        cost = budgeter.count_tokens(block)
+        if used + cost > budget:
+            block = budgeter.head_within(block, budget - used)
+            if not block.strip():
+                break
+            cost = budgeter.count_tokens(block)
+        blocks.append(block)
+        sources.append(doc.path)
+        used += cost
+        if used >= budget:
+            break
+    return "".join(blocks), sources
+
+
+def build_prompt(family: FimFamily, prefix: str, suffix: str, budgeter: Budgeter,
+                 budget: Budget, crossfile: str = "", sources: list[str] | None = None) -> Prompt:
+    """Format the FIM prompt; the suffix and cross-file shares that are not used go to the
+    prefix."""
+    suffix_part = budgeter.head_within(suffix, budget.suffix)
+    spare = budget.suffix - budgeter.count_tokens(suffix_part) if suffix_part else budget.suffix
+    cross_cost = budgeter.count_tokens(crossfile) if crossfile else 0
+    spare += max(0, budget.crossfile - cross_cost)
+    prefix_part = budgeter.tail_within(prefix, budget.prefix + max(0, spare))
+    full_prefix = crossfile + prefix_part
+    return Prompt(text=family.format(full_prefix, suffix_part), prefix=prefix_part,
+                  suffix=suffix_part, crossfile=crossfile, sources=sources or [])

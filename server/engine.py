@@ -1,0 +1,251 @@
+"""The completion engine: one CTranslate2 generator, generation in worker threads.
+
+``Engine.generate`` is blocking and thread-safe; it is called from a worker thread and
+checks a cancellation flag at every decoding step (the generation callback returns True to
+stop the decoder). ``EngineHost`` holds the engine now serving and swaps in a new one
+atomically: a request keeps the engine it started with.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .fim import FimFamily, get_family
+from .manifest import Manifest, ModelError, read_manifest, verify_files
+from .settings import EngineSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GenerationRequest:
+    prompt: str
+    max_new_tokens: int
+    single_line: bool = False
+    candidates: int = 1
+    stop_when: Callable[[str], bool] | None = None
+    """Checked on the decoded text each time a line ends; True stops that candidate."""
+
+
+@dataclass
+class GenerationResult:
+    texts: list[str]
+    prompt_tokens: int = 0
+    steps: int = 0
+    cancelled: bool = False
+    elapsed_ms: float = 0.0
+    model: str = ""
+
+
+@dataclass
+class EngineStats:
+    requests: int = 0
+    steps: int = 0
+    cancelled: int = 0
+    last_steps: int = 0
+    last_cancelled_steps: int = -1
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"requests": self.requests, "steps": self.steps, "cancelled": self.cancelled,
+                "last_steps": self.last_steps, "last_cancelled_steps": self.last_cancelled_steps}
+
+
+def _resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import ctranslate2
+
+    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+
+
+class Engine:
+    """A loaded model: tokenizer, FIM family and CTranslate2 generator."""
+
+    def __init__(self, model_dir: Path, settings: EngineSettings, *, verify: bool = True) -> None:
+        import ctranslate2
+        from tokenizers import Tokenizer
+
+        self.model_dir = Path(model_dir)
+        self.manifest: Manifest = read_manifest(self.model_dir)
+        if verify:
+            verify_files(self.model_dir, self.manifest)
+        self.family: FimFamily = get_family(self.manifest.family)
+        try:
+            self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        except Exception as exc:
+            raise ModelError(f"{self.model_dir}: tokenizer.json cannot be loaded ({exc})") from exc
+        device = _resolve_device(settings.device)
+        compute_type = settings.compute_type if device == "cpu" or settings.compute_type != "int8" \
+            else "int8_float16"
+        ctranslate2.set_random_seed(settings.seed)
+        try:
+            self.generator = ctranslate2.Generator(
+                str(self.model_dir), device=device, compute_type=compute_type,
+                inter_threads=settings.inter_threads, intra_threads=settings.intra_threads,
+            )
+        except Exception as exc:
+            raise ModelError(f"{self.model_dir}: CTranslate2 cannot load the model ({exc})") from exc
+        self.settings = settings
+        vocab = self.tokenizer.get_vocab(with_added_tokens=True)
+        self.end_tokens = [t for t in (*self.manifest.stop_tokens, *self.family.stop_tokens)
+                           if t in vocab]
+        self.end_tokens = list(dict.fromkeys(self.end_tokens))
+        self.newline_ids = self._newline_ids()
+        self.stats = EngineStats()
+        self.label = f"{self.manifest.name}@{self.manifest.version}"
+        logger.info("model %s loaded from %s (%s, %s, %d newline tokens)", self.label,
+                    self.model_dir, device, compute_type, len(self.newline_ids))
+
+    def _newline_ids(self) -> frozenset[int]:
+        size = self.tokenizer.get_vocab_size(with_added_tokens=True)
+        return frozenset(i for i in range(size) if "\n" in self.tokenizer.decode([i]))
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def encode(self, text: str) -> list[str]:
+        return self.tokenizer.encode(text, add_special_tokens=True).tokens
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def tail_within(self, text: str, budget: int) -> str:
+        """The longest tail of ``text`` within ``budget`` tokens, starting at a line start
+        when that loses less than a line."""
+        if budget <= 0 or not text:
+            return ""
+        window = text[-budget * 8:]
+        enc = self.tokenizer.encode(window, add_special_tokens=False)
+        if len(enc.ids) <= budget and len(window) == len(text):
+            return text
+        start = enc.offsets[max(0, len(enc.ids) - budget)][0]
+        if len(enc.ids) <= budget:
+            start = 0
+        cut = window[start:]
+        newline = cut.find("\n")
+        if 0 <= newline < 200 and newline + 1 < len(cut):
+            cut = cut[newline + 1:]
+        return cut
+
+    def head_within(self, text: str, budget: int) -> str:
+        """The longest head of ``text`` within ``budget`` tokens, ending at a line end when
+        that loses less than a line."""
+        if budget <= 0 or not text:
+            return ""
+        window = text[: budget * 8]
+        enc = self.tokenizer.encode(window, add_special_tokens=False)
+        if len(enc.ids) <= budget:
+            return window
+        end = enc.offsets[budget - 1][1]
+        cut = window[:end]
+        newline = cut.rfind("\n")
+        if newline > 0 and len(cut) - newline < 200:
+            cut = cut[: newline + 1]
+        return cut
+
+    # -- generation -----------------------------------------------------------------------
+
+    def generate(self, request: GenerationRequest,
+                 cancelled: threading.Event | None = None) -> GenerationResult:
+        cancel = cancelled or threading.Event()
+        start = time.perf_counter()
+        prompt = self.encode(request.prompt)
+        n = max(1, request.candidates)
+        collected: list[list[int]] = [[] for _ in range(n)]
+        steps = 0
+        newline_ids = self.newline_ids
+
+        def callback(step) -> bool:  # type: ignore[no-untyped-def]
+            nonlocal steps
+            steps += 1
+            if cancel.is_set():
+                return True
+            ids = collected[step.batch_id]
+            ids.append(step.token_id)
+            if step.token_id in newline_ids:
+                if request.single_line:
+                    return True
+                if request.stop_when is not None:
+                    return request.stop_when(self.tokenizer.decode(ids))
+            return False
+
+        texts: list[str] = []
+        batches = [(0, 1, True)]
+        if n > 1:
+            batches.append((1, n - 1, False))
+        for offset, count, greedy in batches:
+            if cancel.is_set():
+                break
+            base = dict(
+                max_length=request.max_new_tokens, include_prompt_in_result=False,
+                end_token=self.end_tokens or None, beam_size=1,
+                callback=lambda step, o=offset: callback(_Shift(step, o)),
+            )
+            if greedy:
+                results = self.generator.generate_batch([prompt] * count, sampling_topk=1, **base)
+            else:
+                results = self.generator.generate_batch(
+                    [prompt] * count, sampling_topk=40, sampling_topp=0.95,
+                    sampling_temperature=self.settings.temperature, **base)
+            for i, _ in enumerate(results):
+                texts.append(self.tokenizer.decode(collected[offset + i], skip_special_tokens=True))
+        was_cancelled = cancel.is_set()
+        with self.stats.lock:
+            self.stats.requests += 1
+            self.stats.steps += steps
+            self.stats.last_steps = steps
+            if was_cancelled:
+                self.stats.cancelled += 1
+                self.stats.last_cancelled_steps = steps
+        return GenerationResult(
+            texts=[] if was_cancelled else texts, prompt_tokens=len(prompt), steps=steps,
+            cancelled=was_cancelled, elapsed_ms=(time.perf_counter() - start) * 1000,
+            model=self.label,
+        )
+
+
+class _Shift:
+    """A step result whose batch id is offset (for the second, sampled batch)."""
+
+    __slots__ = ("_step", "batch_id")
+
+    def __init__(self, step, offset: int) -> None:  # type: ignore[no-untyped-def]
+        self._step = step
+        self.batch_id = step.batch_id + offset
+
+    @property
+    def token_id(self) -> int:
+        return int(self._step.token_id)
+
+
+class EngineHost:
+    """Holds the engine now serving; ``swap`` replaces it atomically after a full load."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+        self.error: str = ""
+
+    @property
+    def engine(self) -> Engine | None:
+        return self._engine
+
+    def load(self, model_dir: Path) -> Engine:
+        """Load ``model_dir`` and make it current; on failure the old engine keeps serving."""
+        try:
+            engine = Engine(model_dir, self.settings)
+        except ModelError as exc:
+            self.error = str(exc)
+            raise
+        with self._lock:
+            old, self._engine = self._engine, engine
+            self.error = ""
+        if old is not None:
+            logger.info("model swapped: %s -> %s", old.label, engine.label)
+        return engine

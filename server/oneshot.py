@@ -1,0 +1,52 @@
+"""``codeward complete``: one completion at a file position, without an editor."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from codeward.analyzers.pipeline import Pipeline
+
+from . import models
+from .completion import CompletionRequest, run_completion
+from .engine import Engine
+from .settings import SettingsResolver
+
+LANGUAGES = {".py": "python", ".pyi": "python", ".js": "javascript", ".ts": "typescript",
+             ".go": "go", ".rs": "rust"}
+
+
+def offset_of(text: str, line: int, col: int) -> int:
+    """Offset of a 1-based LINE:COL (COL counted in characters)."""
+    lines = text.splitlines(keepends=True)
+    if line < 1 or line > len(lines) + 1:
+        raise SystemExit(f"codeward: line {line} is outside the file ({len(lines)} lines)")
+    before = sum(len(x) for x in lines[: line - 1])
+    current = lines[line - 1] if line <= len(lines) else ""
+    body = current.rstrip("\r\n")
+    if col < 1 or col > len(body) + 1:
+        raise SystemExit(f"codeward: column {col} is outside line {line} ({len(body)} chars)")
+    return before + col - 1
+
+
+def complete_file(file: Path, line: int, col: int, *, model: str | None = None,
+                  candidates: int = 1) -> dict[str, Any]:
+    text = file.read_text("utf-8")
+    offset = offset_of(text, line, col)
+    settings = SettingsResolver().for_path(file.resolve())
+    settings.engine.candidates = max(1, candidates)
+    engine = Engine(models.resolve_model_dir(model or settings.model.path,
+                                             settings.model.registry), settings.engine)
+    pipeline = Pipeline.from_settings(settings.analyzers, settings.vetting)
+    try:
+        req = CompletionRequest(uri=file.resolve().as_uri(), path=str(file.resolve()),
+                                language=LANGUAGES.get(file.suffix, "python"), version=0,
+                                text=text, offset=offset, settings=settings, kind="cli")
+        result = run_completion(engine, pipeline, req, threading.Event(), uuid.uuid4().hex)
+    finally:
+        pipeline.close()
+    out = result.as_dict()
+    return {k: out[k] for k in ("id", "model", "reason", "multiline", "candidates", "blocked",
+                                "generation_ms", "vetting_ms", "prompt_tokens")}
