@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "codeward.analyzers.cli",
     "codeward.server.events.cli",
     "codeward.finetune.cli",
+    "codeward.finetune.commands",
 ]
 
 
@@ -33,7 +34,10 @@ def setup_logging(level: str, log_file: str | None) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    numeric = getattr(logging, level.upper(), logging.INFO)
+    root.setLevel(numeric)
+    # pygls logs whole messages (people's code) at INFO: only in DEBUG mode.
+    logging.getLogger("pygls").setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
 
 
 def parse_hostport(value: str) -> tuple[str, int]:

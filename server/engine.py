@@ -8,7 +8,9 @@ atomically: a request keeps the engine it started with.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +22,10 @@ from .manifest import Manifest, ModelError, read_manifest, verify_files
 from .settings import EngineSettings
 
 logger = logging.getLogger(__name__)
+
+# Debugging aid: sleep this long at every decoding step, to emulate a large model on slow
+# hardware (used by the cancellation and stale-version tests). Off unless set.
+STEP_DELAY_ENV = "CODEWARD_DEBUG_STEP_DELAY_MS"
 
 
 @dataclass
@@ -98,9 +104,17 @@ class Engine:
         self.end_tokens = list(dict.fromkeys(self.end_tokens))
         self.newline_ids = self._newline_ids()
         self.stats = EngineStats()
+        self.step_delay = float(os.environ.get(STEP_DELAY_ENV, "0") or 0) / 1000
         self.label = f"{self.manifest.name}@{self.manifest.version}"
         logger.info("model %s loaded from %s (%s, %s, %d newline tokens)", self.label,
                     self.model_dir, device, compute_type, len(self.newline_ids))
+
+    def close(self) -> None:
+        """Free the model now (CTranslate2 must not be torn down at interpreter exit)."""
+        generator = getattr(self, "generator", None)
+        if generator is not None:
+            generator.unload_model()
+            del self.generator
 
     def _newline_ids(self) -> frozenset[int]:
         size = self.tokenizer.get_vocab_size(with_added_tokens=True)
@@ -159,19 +173,23 @@ class Engine:
         collected: list[list[int]] = [[] for _ in range(n)]
         steps = 0
         newline_ids = self.newline_ids
+        delay = self.step_delay
 
         def callback(step) -> bool:  # type: ignore[no-untyped-def]
             nonlocal steps
             steps += 1
+            if delay:
+                time.sleep(delay)
             if cancel.is_set():
                 return True
             ids = collected[step.batch_id]
             ids.append(step.token_id)
             if step.token_id in newline_ids:
+                text = self.tokenizer.decode(ids)
                 if request.single_line:
-                    return True
+                    return bool(text.strip())
                 if request.stop_when is not None:
-                    return request.stop_when(self.tokenizer.decode(ids))
+                    return request.stop_when(text)
             return False
 
         texts: list[str] = []
@@ -231,6 +249,13 @@ class EngineHost:
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self.error: str = ""
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        with self._lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()
 
     @property
     def engine(self) -> Engine | None:

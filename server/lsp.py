@@ -89,6 +89,25 @@ class CodewardProtocol(LanguageServerProtocol):
         super().handle_message(message)
 
 
+class FailClosedPipeline(Pipeline):
+    """Used when the real pipeline cannot start: nothing unvetted is shown."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def vet(self, ctx):  # type: ignore[no-untyped-def]
+        from codeward.analyzers.contract import PipelineResult
+
+        return PipelineResult(action="block", text=ctx.suggestion,
+                              statuses={"pipeline": "error"})
+
+    def status(self) -> dict[str, str]:
+        return {"pipeline": f"error: {self.reason}"}
+
+    def close(self) -> None:
+        pass
+
+
 class CodewardServer(LanguageServer):
     def __init__(self, model_override: str | None = None) -> None:
         super().__init__("codeward", __version__, protocol_cls=CodewardProtocol,
@@ -122,7 +141,13 @@ class CodewardServer(LanguageServer):
         """Load the model and the analyzers in the background; the first completion waits."""
         settings = self.resolver.base()
         self.host = EngineHost(settings.engine)
-        self.pipeline = Pipeline.from_settings(settings.analyzers, settings.vetting)
+        try:
+            self.pipeline = Pipeline.from_settings(settings.analyzers, settings.vetting)
+        except Exception as exc:
+            logger.exception("vetting pipeline failed to start; every suggestion is withheld")
+            self.show_once(f"codeward: vetting unavailable ({exc}); suggestions are withheld",
+                           types.MessageType.Error)
+            self.pipeline = FailClosedPipeline(str(exc))
         try:
             self.recorder = open_recorder(settings)
         except Exception as exc:

@@ -47,6 +47,7 @@ def complete_file(file: Path, line: int, col: int, *, model: str | None = None,
         result = run_completion(engine, pipeline, req, threading.Event(), uuid.uuid4().hex)
     finally:
         pipeline.close()
+        engine.close()
     out = result.as_dict()
     return {k: out[k] for k in ("id", "model", "reason", "multiline", "candidates", "blocked",
                                 "generation_ms", "vetting_ms", "prompt_tokens")}

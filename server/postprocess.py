@@ -73,6 +73,8 @@ def trim_suffix_overlap(completion: str, suffix: str, multiline: bool) -> str:
     """Remove what the suffix already has: the rest of the cursor line (or its closing
     brackets) at the end of a single line, echoed suffix lines at the end of a block."""
     rest = current_line_suffix(suffix).rstrip("\r")
+    if not multiline and completion.startswith("\n"):
+        return completion  # the next line, after a complete statement: nothing to overlap
     if not multiline or "\n" not in completion:
         first, sep, tail = completion.partition("\n")
         stripped_rest = rest.strip()
@@ -128,7 +130,8 @@ def clean(completion: str, prefix: str, suffix: str, *, multiline: bool,
     text = completion.replace("\r\n", "\n")
     if not multiline:
         stripped = text.lstrip("\n")
-        if stripped != text and current_line_prefix(prefix).strip():
+        if stripped != text and current_line_prefix(prefix).strip() \
+                and not current_line_suffix(suffix).strip():
             # the model went to the next line: keep exactly one following line
             text = "\n" + stripped.split("\n", 1)[0]
         else:

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from models import tiny_hf, tiny_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    """A tiny converted model taught a few completions (see tests/models.py)."""
+    return tiny_model("taught")
+
+
+@pytest.fixture(scope="session")
+def random_model_dir() -> Path:
+    """A tiny converted model with random weights."""
+    return tiny_model("random")
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_dir(tiny_model_dir: Path) -> Path:
+    return tiny_hf("taught")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep every test (and every server it starts) away from the user's real data dirs."""
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="codeward-tests-"))
+    for var in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
+        (base / var).mkdir()
+        os.environ[var] = str(base / var)

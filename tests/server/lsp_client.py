@@ -1,0 +1,63 @@
+"""Start the real ``codeward serve`` over stdio with pytest-lsp's client."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+
+async def start_server(model_dir: Path, *, encodings: list[str] | None = None,
+                       init_options: dict[str, Any] | None = None,
+                       env: dict[str, str] | None = None,
+                       initialize: bool = True) -> LanguageClient:
+    server_env = {**os.environ, **(env or {})}
+    config = ClientServerConfig(
+        server_command=[sys.executable, "-m", "codeward.server.cli", "serve", "--model",
+                        str(model_dir)],
+        server_env=server_env,
+    )
+    client = await config.start()
+    if initialize:
+        caps = types.ClientCapabilities(
+            general=types.GeneralClientCapabilities(
+                position_encodings=[types.PositionEncodingKind(e) for e in encodings]
+            ) if encodings else None,
+        )
+        result = await client.initialize_session(types.InitializeParams(
+            capabilities=caps, initialization_options=init_options or {}))
+        client.init_result = result  # type: ignore[attr-defined]
+    return client
+
+
+def open_doc(client: LanguageClient, uri: str, text: str, version: int = 1,
+             language: str = "python") -> None:
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id=language, version=version,
+                                             text=text)))
+
+
+def change_doc(client: LanguageClient, uri: str, version: int, start: tuple[int, int],
+               end: tuple[int, int], text: str) -> None:
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(start=types.Position(*start), end=types.Position(*end)),
+            text=text)]))
+
+
+async def inline(client: LanguageClient, uri: str, line: int, character: int):  # type: ignore[no-untyped-def]
+    return await client.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
+
+
+async def status(client: LanguageClient) -> dict[str, Any]:
+    res = await client.protocol.send_request_async("codeward/status", {})
+    return res if isinstance(res, dict) else vars(res)

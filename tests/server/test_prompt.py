@@ -1,0 +1,125 @@
+"""Prompt building per family, budget splitting and cross-file context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from codeward.server import context
+from codeward.server.engine import Engine
+from codeward.server.fim import FAMILIES, detect_family, get_family
+from codeward.server.settings import EngineSettings
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir: Path) -> Engine:
+    e = Engine(tiny_model_dir, EngineSettings())
+    yield e
+    e.close()
+
+
+EXPECTED_LAYOUT = {
+    "codeward": "<fim_prefix>P<fim_suffix>S<fim_middle>",
+    "qwen2.5-coder": "<|fim_prefix|>P<|fim_suffix|>S<|fim_middle|>",
+    "deepseek-coder": "<｜fim▁begin｜>P<｜fim▁hole｜>S<｜fim▁end｜>",
+    "starcoder": "<fim_prefix>P<fim_suffix>S<fim_middle>",
+    "santacoder": "<fim-prefix>P<fim-suffix>S<fim-middle>",
+    "codellama": "<PRE> P <SUF>S <MID>",
+    "codegemma": "<|fim_prefix|>P<|fim_suffix|>S<|fim_middle|>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_family_layout(name: str) -> None:
+    fam = get_family(name)
+    assert fam.format("P", "S") == EXPECTED_LAYOUT[name]
+    assert fam.stop_tokens
+
+
+def test_unknown_family() -> None:
+    with pytest.raises(ValueError, match="known"):
+        get_family("gpt-99")
+
+
+@pytest.mark.parametrize(("model_type", "tokens", "family"), [
+    ("qwen2", {"<|fim_prefix|>", "<|endoftext|>"}, "qwen2.5-coder"),
+    ("gemma", {"<|fim_prefix|>"}, "codegemma"),
+    ("llama", {"<｜fim▁begin｜>"}, "deepseek-coder"),
+    ("gpt_bigcode", {"<fim_prefix>"}, "starcoder"),
+    ("gpt2", {"<fim-prefix>"}, "santacoder"),
+    ("llama", {"▁<PRE>"}, "codellama"),
+    ("llama", {"<fim_prefix>", "<|codeward|>"}, "codeward"),
+    ("llama", {"hello"}, None),
+])
+def test_detect_family(model_type: str, tokens: set[str], family: str | None) -> None:
+    assert detect_family(model_type, tokens) == family
+
+
+def test_split_budget() -> None:
+    b = context.split_budget(1000, 0.25, 0.2, reserved=8)
+    assert b.suffix == 248 and b.crossfile == 198
+    assert b.prefix + b.suffix + b.crossfile == 992
+
+
+def test_prompt_respects_budget(engine: Engine) -> None:
+    prefix = "".join(f"value_{i} = compute({i})\n" for i in range(400))
+    suffix = "".join(f"other_{i} = {i}\n" for i in range(400))
+    budget = context.split_budget(256, 0.25, 0.0)
+    prompt = context.build_prompt(engine.family, prefix, suffix, engine, budget)
+    assert engine.count_tokens(prompt.prefix) <= budget.prefix
+    assert engine.count_tokens(prompt.suffix) <= budget.suffix
+    assert prefix.endswith(prompt.prefix) and suffix.startswith(prompt.suffix)
+    # cut on line boundaries
+    assert prompt.prefix.startswith("value_") and prompt.suffix.endswith("\n")
+    assert prompt.text.startswith("<fim_prefix>") and prompt.text.endswith("<fim_middle>")
+    assert len(engine.encode(prompt.text)) <= 256
+
+
+def test_unused_suffix_share_goes_to_prefix(engine: Engine) -> None:
+    prefix = "".join(f"value_{i} = compute({i})\n" for i in range(400))
+    budget = context.split_budget(256, 0.5, 0.0)
+    prompt = context.build_prompt(engine.family, prefix, "", engine, budget)
+    assert engine.count_tokens(prompt.prefix) > budget.prefix
+
+
+def test_short_documents_kept_whole(engine: Engine) -> None:
+    budget = context.split_budget(512, 0.25, 0.2)
+    prompt = context.build_prompt(engine.family, "def f(:\n    ", "\nx = 1\n", engine, budget)
+    assert prompt.prefix == "def f(:\n    " and prompt.suffix == "\nx = 1\n"
+
+
+def test_crossfile_snippets(engine: Engine) -> None:
+    other = context.OtherDocument(
+        path="/proj/util.py", language="python",
+        text="import json\nfrom os import path\n\n\ndef load(name, *, strict=True):\n"
+             "    return json.loads(name)\n\n\nclass Store:\n    def get(self, key):\n"
+             "        return key\n")
+    js = context.OtherDocument(path="/proj/app.js", language="javascript", text="function f(){}")
+    secret = context.OtherDocument(path="/proj/.env", language="python", text="import secret_x\n")
+    text, sources = context.crossfile_snippets("/proj/main.py", "python", [other, js, secret],
+                                               engine, 200, [".env"])
+    assert sources == ["/proj/util.py"]
+    assert "# Path: util.py" in text
+    assert "# def load(name, *, strict=True): ..." in text
+    assert "# class Store:" in text and "#     def get(self, key): ..." in text
+    assert "import json" in text and "secret_x" not in text
+    assert "return json.loads" not in text  # bodies are not copied
+
+
+def test_crossfile_budget(engine: Engine) -> None:
+    big = "\n".join(f"def function_number_{i}(a, b, c):\n    pass\n" for i in range(300))
+    other = context.OtherDocument(path="/p/big.py", language="python", text=big)
+    text, _ = context.crossfile_snippets("/p/main.py", "python", [other], engine, 64, [])
+    assert 0 < engine.count_tokens(text) <= 64
+
+
+@pytest.mark.parametrize(("path", "excluded"), [
+    ("/p/.env", True), ("/p/.env.local", True), ("/p/certs/server.pem", True),
+    ("/home/u/.ssh/id_rsa", True), ("/home/u/.ssh/id_rsa.pub", True), ("/p/main.py", False),
+    ("", False),
+])
+def test_exclude_globs(path: str, excluded: bool) -> None:
+    from codeward.server.settings import ContextSettings
+
+    assert context.is_excluded(path, ContextSettings().exclude) is excluded
