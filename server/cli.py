@@ -53,7 +53,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = create_server(args.model)
     if args.tcp is None:
         server.start_io()
-        return 0
+        # LSP: exit code 0 only if `shutdown` came before `exit` (or the input closed)
+        return 0 if server.protocol._shutdown else 1
     host, port = args.tcp
     try:
         loopback = ipaddress.ip_address(host).is_loopback

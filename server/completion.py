@@ -223,6 +223,7 @@ class CompletionService:
         if reused is not None:
             reused.latency_ms = (time.perf_counter() - start) * 1000
             self.remember(req, reused)
+            self._notify(req, reused)
             return reused
         with self._lock:
             if self._pending >= self.max_queue:
@@ -251,12 +252,16 @@ class CompletionService:
             result.candidates, result.reason = [], "stale"
         result.latency_ms = (time.perf_counter() - start) * 1000
         self.remember(req, result)
-        if self.on_result is not None:
-            try:
-                self.on_result(req, result)
-            except Exception:
-                logger.exception("recording completion %s failed", cid)
+        self._notify(req, result)
         return result
+
+    def _notify(self, req: CompletionRequest, result: CompletionResult) -> None:
+        if self.on_result is None:
+            return
+        try:
+            self.on_result(req, result)
+        except Exception:
+            logger.exception("recording completion %s failed", result.id)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -398,6 +398,7 @@ def on_status(ls: CodewardServer, params: Any) -> dict[str, Any]:
         "engine": engine.stats.as_dict() if engine else {},
         "analyzers": ls.pipeline.status() if ls.pipeline else {},
         "busy_rejections": ls.service.busy_rejections if ls.service else 0,
+        "events": ls.recorder.stats() if hasattr(ls.recorder, "stats") else {},
     }
 
 

@@ -58,6 +58,20 @@ async def inline(client: LanguageClient, uri: str, line: int, character: int):  
             trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
 
 
+def plain(obj: Any) -> Any:
+    """pygls gives custom results as named tuples: turn them back into dicts and lists."""
+    if hasattr(obj, "_asdict"):
+        return {k: plain(v) for k, v in obj._asdict().items()}
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [plain(v) for v in obj]
+    return obj
+
+
+async def request(client: LanguageClient, method: str, params: Any) -> Any:
+    return plain(await client.protocol.send_request_async(method, params))
+
+
 async def status(client: LanguageClient) -> dict[str, Any]:
-    res = await client.protocol.send_request_async("codeward/status", {})
-    return res if isinstance(res, dict) else vars(res)
+    return await request(client, "codeward/status", {})
