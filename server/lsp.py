@@ -308,6 +308,7 @@ async def on_completion(ls: CodewardServer,
         word_start -= 1
     word = doc.source[word_start:offset]
     start = doc.client_position_at_offset(word_start)
+    snippets = _snippet_support(ls)
     items = []
     for c in result.candidates:
         first_line = c.text.split("\n", 1)[0].strip() or c.text.strip()
@@ -320,13 +321,30 @@ async def on_completion(ls: CodewardServer,
             label=label, kind=types.CompletionItemKind.Text, detail=f"codeward ({result.model})",
             documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=doc_text),
             filter_text=word + c.text, sort_text=f"0{c.index}",
-            text_edit=types.TextEdit(range=types.Range(start=start, end=params.position),
-                                     new_text=word + c.text),
-            insert_text_format=types.InsertTextFormat.PlainText,
+            text_edit=types.TextEdit(
+                range=types.Range(start=start, end=params.position),
+                new_text=_escape_snippet(word + c.text) if snippets else word + c.text),
+            # Some clients (Neovim) insert only the first word of a plain-text multi-word
+            # item; as a snippet the whole suggestion is inserted.
+            insert_text_format=types.InsertTextFormat.Snippet if snippets
+            else types.InsertTextFormat.PlainText,
+            insert_text_mode=types.InsertTextMode.AsIs,
             command=_command(result, c.index),
             data={"id": result.id, "index": c.index, "action": c.action, "findings": c.findings},
         ))
     return types.CompletionList(is_incomplete=True, items=items)
+
+
+def _snippet_support(ls: CodewardServer) -> bool:
+    try:
+        item = ls.client_capabilities.text_document.completion.completion_item  # type: ignore[union-attr]
+        return bool(item and item.snippet_support)
+    except AttributeError:
+        return False
+
+
+def _escape_snippet(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("$", "\\$").replace("}", "\\}")
 
 
 @server.command(ACCEPT_COMMAND)

@@ -6,10 +6,16 @@ local cmd = { os.getenv("CODEWARD_PY"), "-m", "codeward.server.cli", "serve",
               "--model", os.getenv("CODEWARD_MODEL") }
 local line = tonumber(os.getenv("CODEWARD_LINE"))
 local col = tonumber(os.getenv("CODEWARD_COL"))
+local done = false
+vim.o.completeopt = "menuone,noselect,popup"
+vim.o.showmode = false
+vim.opt.shortmess:append("c")
 
 local function finish(status)
+  if done then return end
+  done = true
   local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
-  local f = io.open(out, "w")
+  local f = assert(io.open(out, "w"))
   f:write(status .. "\n" .. table.concat(lines, "\n"))
   f:close()
   vim.cmd("qa!")
@@ -17,22 +23,34 @@ end
 
 vim.defer_fn(function() finish("timeout") end, 60000)
 
+local function poll(pred, on_ok, tries)
+  if pred() then return on_ok() end
+  if tries <= 0 then return finish("no-popup") end
+  vim.defer_fn(function() poll(pred, on_ok, tries - 1) end, 50)
+end
+
 vim.api.nvim_create_autocmd("LspAttach", {
   callback = function(args)
     local client = vim.lsp.get_client_by_id(args.data.client_id)
     vim.lsp.completion.enable(true, client.id, args.buf, { autotrigger = false })
     vim.api.nvim_win_set_cursor(0, { line, col })
-    vim.api.nvim_feedkeys("A", "nx", false)
     vim.cmd("startinsert!")
-    vim.schedule(function()
+    vim.defer_fn(function()
       vim.lsp.completion.get()
-      local ok = vim.wait(30000, function() return vim.fn.pumvisible() == 1 end, 50)
-      if not ok then return finish("no-popup") end
-      vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes("<C-n><C-y><Esc>", true, false, true),
-                            "x", false)
-      vim.defer_fn(function() finish("ok") end, 300)
-    end)
+      poll(function() return vim.fn.pumvisible() == 1 end, function()
+        vim.api.nvim_feedkeys(
+          vim.api.nvim_replace_termcodes("<C-n><C-y><Esc>", true, false, true), "t", false)
+        vim.defer_fn(function() finish("ok") end, 500)
+      end, 600)
+    end, 100)
   end,
 })
 
-vim.lsp.start({ name = "codeward", cmd = cmd, root_dir = vim.fn.getcwd() })
+vim.api.nvim_create_autocmd("FileType", {
+  pattern = "python",
+  callback = function(args)
+    local init = vim.json.decode(os.getenv("CODEWARD_INIT_OPTIONS") or "{}")
+    vim.lsp.start({ name = "codeward", cmd = cmd, root_dir = vim.fn.getcwd(),
+                    init_options = init }, { bufnr = args.buf })
+  end,
+})
