@@ -181,3 +181,37 @@ async def test_excluded_and_disabled_documents(tiny_model_dir: Path) -> None:
         assert not (await inline(client, go_uri, 1, 4)).items
     finally:
         await client.shutdown_session()
+
+
+async def test_full_queue_answers_empty_at_once(random_model_dir: Path) -> None:
+    options = {"codeward": {**LONG["codeward"], "engine": {
+        **LONG["codeward"]["engine"], "max_queue": 1, "inter_threads": 1}}}
+    client = await start_server(random_model_dir, env=SLOW, init_options=options)
+    try:
+        uris = [(WORKDIR / f"q{i}.py").as_uri() for i in range(3)]
+        for uri in uris:
+            open_doc(client, uri, "import os\n\ndef main():\n    \n")
+        await inline(client, uris[0], 3, 4)  # model loaded
+        first = asyncio.ensure_future(inline(client, uris[0], 3, 4))
+        await asyncio.sleep(0.2)
+        t0 = asyncio.get_running_loop().time()
+        rejected = await inline(client, uris[1], 3, 4)
+        assert asyncio.get_running_loop().time() - t0 < 1.0
+        assert not rejected.items
+        await first
+        assert (await status(client))["busy_rejections"] >= 1
+    finally:
+        await client.shutdown_session()
+
+
+async def test_did_change_configuration_applies(tiny_model_dir: Path) -> None:
+    client = await start_server(tiny_model_dir)
+    try:
+        open_doc(client, URI, "def add(a, b):\n    \n")
+        assert (await inline(client, URI, 1, 4)).items
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"codeward": {"completion": {"enabled": False}}}))
+        change_doc(client, URI, 2, (0, 0), (0, 0), "")
+        assert not (await inline(client, URI, 1, 4)).items
+    finally:
+        await client.shutdown_session()
