@@ -120,6 +120,7 @@ class CodewardServer(LanguageServer):
         self.recorder: Recorder = NullRecorder()
         self.loading: Future[None] | None = None
         self.model_error = ""
+        self.vetting_ready = False
         self._shown_messages: set[str] = set()
 
     # -- set-up ---------------------------------------------------------------------------
@@ -216,6 +217,12 @@ class CodewardServer(LanguageServer):
             return None, doc
         if self.loading is not None and not self.loading.done():
             await asyncio.wrap_future(self.loading)
+        if not self.vetting_ready and self.pipeline is not None:
+            # the first suggestion waits for the fast analyzers (about a second after start)
+            wait_fast = getattr(self.pipeline, "wait_fast", None)
+            if wait_fast is not None:
+                await asyncio.get_running_loop().run_in_executor(None, wait_fast, 20.0)
+            self.vetting_ready = True
         assert self.service is not None
         text = doc.source
         offset = min(doc.offset_at_position(position), len(text))
@@ -259,6 +266,15 @@ def on_initialize(ls: CodewardServer, params: types.InitializeParams) -> None:
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
 def on_configuration(ls: CodewardServer, params: types.DidChangeConfigurationParams) -> None:
     ls.resolver.set_user(params.settings)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def on_open(ls: CodewardServer, params: types.DidOpenTextDocumentParams) -> None:
+    prepare = getattr(ls.pipeline, "prepare", None)
+    path = document_path(params.text_document.uri)
+    if prepare is not None and not is_excluded(path, ls.settings_for(params.text_document.uri)
+                                               .context.exclude):
+        prepare(path or None, params.text_document.language_id)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)

@@ -1,0 +1,202 @@
+"""``ruff``: the project's own ruff configuration, applied to the suggestion in context.
+
+The whole document goes to a long-running ``ruff server`` for the project root (found
+from the document's path), so ruff uses that project's ``pyproject.toml``/``ruff.toml``
+and per-file settings. Only diagnostics on the suggestion's lines count. When every edit
+of a diagnostic's fix lies inside the suggestion, the fix is applied and the verdict is
+``fix`` with the corrected text; other diagnostics are annotations (style never blocks
+unless a rule is listed in ``block_rules``). ``# noqa`` comments written by the model are
+neutralized before ruff sees the text (the ``bandit`` analyzer reports them).
+
+Rule ids are ruff's codes (``ruff:E711``...); the reference is ruff's rule page.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .contract import BaseAnalyzer, Finding, Verdict, VetContext, strictest
+from .ruffclient import RuffServer
+
+logger = logging.getLogger(__name__)
+
+_NOQA = re.compile(r"(#[^\n]*?)\b(n)(o)(qa)\b", re.IGNORECASE)
+ROOT_MARKERS = ("pyproject.toml", "ruff.toml", ".ruff.toml", ".git")
+
+
+@dataclass
+class RuffOptions:
+    fix: bool = True
+    """Apply ruff's fixes that touch only the suggestion (verdict ``fix``)."""
+    format: bool = False
+    """Also format the suggestion's lines with ``ruff format`` (whole-line suggestions)."""
+    ignore: list[str] = field(default_factory=list)
+    """Ruff codes never reported."""
+    block_rules: list[str] = field(default_factory=list)
+    """Ruff codes that block the suggestion (e.g. ``["S"]`` prefixes work too)."""
+    timeout_ms: float = 1000.0
+    """Longest wait for ruff's answer before the status is ``timeout``."""
+    max_servers: int = 4
+
+
+def project_root(ctx: VetContext) -> str | None:
+    if ctx.project_root:
+        return ctx.project_root
+    if not ctx.path:
+        return None
+    for folder in Path(ctx.path).parents:
+        if any((folder / m).exists() for m in ROOT_MARKERS):
+            return str(folder)
+    parent = Path(ctx.path).parent
+    return str(parent) if parent.is_dir() else None
+
+
+def _offsets(text: str) -> list[int]:
+    starts = [0]
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            starts.append(i + 1)
+    return starts
+
+
+def _pos(starts: list[int], p: dict[str, int], size: int) -> int:
+    line = p["line"]
+    if line >= len(starts):
+        return size
+    return min(size, starts[line] + p["character"])
+
+
+def apply_edits(text: str, edits: list[tuple[int, int, str]]) -> str:
+    for start, end, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        text = text[:start] + new + text[end:]
+    return text
+
+
+class RuffAnalyzer(BaseAnalyzer):
+    """The project's ruff rules and fixes on the suggestion."""
+
+    name = "ruff"
+    category = "style"
+    order = 10
+    Options = RuffOptions
+
+    def __init__(self) -> None:
+        self._servers: OrderedDict[str | None, RuffServer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        self._server(None, 4)
+
+    def prepare(self, path: str | None, language: str) -> None:
+        if language == "python":
+            root = project_root(VetContext(prefix="", suggestion="", suffix="", path=path))
+            server = self._server(root, RuffOptions().max_servers)
+            # one throw-away lint: the server has read the project's config afterwards
+            server.diagnostics((Path(root or "/") / "codeward-warm-up.py").as_uri(),
+                               "x = 1\n", 10.0)
+
+    def _server(self, root: str | None, limit: int) -> RuffServer:
+        with self._lock:
+            server = self._servers.get(root)
+            if server is not None and server.alive():
+                self._servers.move_to_end(root)
+                return server
+            server = RuffServer(root)
+            self._servers[root] = server
+            while len(self._servers) > max(1, limit):
+                self._servers.popitem(last=False)[1].close()
+            return server
+
+    def close(self) -> None:
+        with self._lock:
+            for server in self._servers.values():
+                server.close()
+            self._servers.clear()
+
+    def analyze(self, ctx: VetContext, options: RuffOptions) -> Verdict:
+        if ctx.language != "python":
+            return Verdict(status="skipped")
+        root = project_root(ctx)
+        server = self._server(root, options.max_servers)
+        uri = Path(ctx.path).resolve().as_uri() if ctx.path else \
+            (Path(root or "/") / "codeward-untitled.py").as_uri()
+        suggestion = _NOQA.sub(lambda m: m.group(1) + m.group(2) + "0" + m.group(4),
+                               ctx.suggestion)
+        doc = ctx.prefix + suggestion + ctx.suffix
+        lo, hi = len(ctx.prefix), len(ctx.prefix) + len(suggestion)
+        try:
+            items = server.diagnostics(uri, doc, options.timeout_ms / 1000)
+        except TimeoutError as exc:
+            return Verdict(status="timeout", detail=str(exc))
+        starts = _offsets(doc)
+        findings: list[Finding] = []
+        edits: list[tuple[int, int, str]] = []
+        for d in items:
+            code = str(d.get("code") or "")
+            line = d["range"]["start"]["line"] + 1
+            if not code or code == "invalid-syntax" or not ctx.covers(line) or \
+                    any(code.startswith(x) for x in options.ignore):
+                continue
+            fix = [(_pos(starts, e["range"]["start"], len(doc)),
+                    _pos(starts, e["range"]["end"], len(doc)), e["newText"])
+                   for e in (d.get("data") or {}).get("edits") or []]
+            inside = bool(fix) and all(lo <= a <= b <= hi for a, b, _ in fix)
+            clash = any(a < y and x < b or a == b == x for a, b, _ in fix for x, y, _ in edits)
+            blocked = any(code.startswith(x) for x in options.block_rules)
+            fixed = options.fix and inside and not clash and not blocked
+            if fixed:
+                edits.extend(fix)
+            message = str(d.get("message", "")).split("\n\n", 1)[0]
+            findings.append(self.finding(
+                f"ruff:{code}", "low", "high",
+                message + (" (fixed)" if fixed else ""), ctx.to_suggestion_line(line),
+                (d.get("codeDescription") or {}).get("href", "https://docs.astral.sh/ruff/rules/"),
+                "block" if blocked else "fix" if fixed else "annotate"))
+        if options.format:
+            edits = self._format(server, uri, ctx, doc, edits, lo, hi, options)
+        if not edits:
+            return Verdict(action=strictest("allow", *(f.action for f in findings
+                                                       if f.action != "fix")),
+                           findings=findings)
+        new_doc = apply_edits(doc, edits)
+        text = new_doc[lo: len(new_doc) - len(ctx.suffix)]
+        text = _restore_noqa(text, ctx.suggestion)
+        if not any(f.action == "fix" for f in findings):
+            findings.append(self.finding("ruff:format", "info", "high", "reformatted",
+                                         1, "https://docs.astral.sh/ruff/formatter/", "fix"))
+        action = strictest("fix", *(f.action for f in findings))
+        return Verdict(action=action, findings=findings, text=text)
+
+    def _format(self, server: RuffServer, uri: str, ctx: VetContext, doc: str,
+                edits: list[tuple[int, int, str]], lo: int, hi: int,
+                options: RuffOptions) -> list[tuple[int, int, str]]:
+        whole_lines = (not ctx.prefix or ctx.prefix.endswith("\n") or
+                       not ctx.prefix.rsplit("\n", 1)[-1].strip()) and \
+            ctx.suggestion.endswith("\n")
+        if edits or not whole_lines:
+            return edits
+        start = ctx.first_line - 1
+        try:
+            result = server.range_format(uri, doc, start, ctx.last_line,
+                                         options.timeout_ms / 1000)
+        except Exception as exc:  # a partial document does not format: keep it as is
+            logger.debug("ruff range format failed: %s", exc)
+            return edits
+        starts = _offsets(doc)
+        out = [(_pos(starts, e["range"]["start"], len(doc)),
+                _pos(starts, e["range"]["end"], len(doc)), e["newText"]) for e in result]
+        line_lo = starts[start]
+        if all(line_lo <= a <= b <= hi for a, b, _ in out) and \
+                apply_edits(doc, out) != doc:
+            return out
+        return edits
+
+
+def _restore_noqa(text: str, original: str) -> str:
+    """Put back the model's ``noqa`` spelling that was neutralized for ruff."""
+    return re.sub(r"\bn0qa\b", "noqa", text) if "n0qa" not in original else text

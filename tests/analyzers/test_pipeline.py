@@ -1,0 +1,159 @@
+"""The pipeline: entry points, failure isolation, policies, fixes, the server path."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from codeward.analyzers.contract import BaseAnalyzer, Verdict, VetContext
+from codeward.analyzers.pipeline import Pipeline, discover
+
+
+def test_builtins_are_entry_points():
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group="codeward.analyzers")}
+    assert {"bandit", "security-rules", "trojan-source", "secrets", "license", "copied-code",
+            "ruff", "naming"} <= names
+    assert set(discover()) >= names
+
+
+class Boom(BaseAnalyzer):
+    name, category, order = "boom", "style", 1
+
+    def analyze(self, ctx, options):
+        raise RuntimeError("kaput")
+
+
+@dataclass
+class UpperOptions:
+    pass
+
+
+class Upper(BaseAnalyzer):
+    name, category, order = "upper", "style", 2
+
+    def analyze(self, ctx, options):
+        return Verdict(action="fix", text=ctx.suggestion.upper())
+
+
+class Seen(BaseAnalyzer):
+    name, category, order = "seen", "security", 3
+    texts: list[str] = []
+
+    def analyze(self, ctx, options):
+        Seen.texts.append(ctx.suggestion)
+        return Verdict()
+
+
+def make(vetting=None, analyzers=None, **extra):
+    objs = {"boom": Boom(), "upper": Upper(), "seen": Seen(), **extra}
+    return Pipeline(objs, analyzers or {}, vetting or {})
+
+
+def test_failure_is_isolated_and_never_clean(caplog):
+    p = make()
+    with caplog.at_level(logging.ERROR):
+        r = p.vet(VetContext("", "x = 1\n", ""))
+        p.vet(VetContext("", "y = 1\n", ""))
+    assert r.statuses == {"boom": "error", "upper": "ok", "seen": "ok"}
+    assert r.action == "block"  # default on_error
+    assert "CW-VET-ERROR" in r.rule_ids
+    assert sum("kaput" in rec.getMessage() or "boom" in rec.getMessage()
+               for rec in caplog.records) == 1  # logged once
+
+
+def test_on_error_annotate_and_fix_before_next():
+    Seen.texts.clear()
+    r = make({"on_error": "annotate"}).vet(VetContext("", "x = 1\n", ""))
+    assert r.action == "fix" and r.text == "X = 1\n"
+    assert Seen.texts == ["X = 1\n"]
+
+
+def test_disable_needs_acknowledgement(caplog):
+    with caplog.at_level(logging.WARNING):
+        p = make(analyzers={"seen": {"enabled": False}, "boom": {"enabled": False}})
+        r = p.vet(VetContext("", "x\n", ""))
+    assert "seen" in r.statuses and "boom" not in r.statuses
+    assert any("acknowledge_disabled" in rec.getMessage() for rec in caplog.records)
+    p = make(analyzers={"seen": {"enabled": False, "acknowledge_disabled": True}})
+    assert "seen" not in p.vet(VetContext("", "x\n", "")).statuses
+    # per project, through the context
+    r = make().vet(VetContext("", "x\n", "", settings={"analyzers": {"boom": {"enabled": False}}}))
+    assert "boom" not in r.statuses and r.action == "fix"
+
+
+class Slow(BaseAnalyzer):
+    name, category, order = "slow", "license", 0
+    ready = threading.Event()
+
+    def warm_up(self):
+        Slow.ready.wait(5)
+
+    def is_ready(self):
+        return Slow.ready.is_set()
+
+    def analyze(self, ctx, options):
+        return Verdict()
+
+
+def test_warming_policy_and_budget():
+    p = Pipeline({"slow": Slow(), "seen": Seen()}, {}, {"on_warming": "block"})
+    p.start_warm_up()
+    r = p.vet(VetContext("", "x\n", ""))
+    assert r.statuses["slow"] == "warming" and r.action == "block"
+    assert p.status()["slow"] == "warming"
+    Slow.ready.set()
+    assert p.wait_ready(5) and p.vet(VetContext("", "x\n", "")).action == "allow"
+    r = Pipeline({"seen": Seen()}, {}, {"budget_ms": 1e-9}).vet(VetContext("", "x\n", ""))
+    assert r.statuses["seen"] == "timeout" and r.action == "block"
+
+
+def test_bad_settings_fall_back():
+    p = make({"on_error": "explode"})
+    r = p.vet(VetContext("", "x\n", ""))
+    assert r.action == "block"  # kept the default
+    assert r.to_dict()["findings"][0]["rule_id"] == "CW-VET-ERROR"
+
+
+def test_run_completion_blocks_os_system(tiny_model_dir, pipeline):
+    from codeward.server.completion import CompletionRequest, run_completion
+    from codeward.server.engine import Engine
+    from codeward.server.settings import EngineSettings, Settings
+
+    engine = Engine(tiny_model_dir, EngineSettings())
+    text = "import os\n\ndef run(cmd):\n    "
+    req = CompletionRequest(uri="file:///tmp/t.py", path="", language="python", version=1,
+                            text=text, offset=len(text), settings=Settings())
+    result = run_completion(engine, pipeline, req, threading.Event(), "cid")
+    assert not result.candidates and result.reason == "blocked"
+    (cand,) = result.blocked
+    assert "os.system(cmd)" in cand.text and cand.action == "block"
+    assert {"B605", "CW-SEC-001"} <= {f["rule_id"] for f in cand.findings}
+
+
+def test_cli_vet_and_index(tmp_path, capsys):
+    import json
+
+    from codeward.server.cli import main
+
+    src = tmp_path / "m.py"
+    src.write_text("import os\n\ndef run(cmd):\n    \n")
+    assert main(["vet", f"{src}:4:5", "--text", "os.system(cmd)", "--json", "--no-wait"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["action"] == "block" and "CW-SEC-001" in {f["rule_id"] for f in out["findings"]}
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.py").write_text("# SPDX-License-Identifier: GPL-3.0-only\n" + "\n".join(
+        f"def func_{i}(alpha, beta):\n    gamma = alpha * {i} + beta\n    return gamma - {i}\n"
+        for i in range(10)))
+    out_file = tmp_path / "idx.npz"
+    assert main(["license-index", "build", str(corpus), "--out", str(out_file)]) == 0
+    from codeward.analyzers.winnow import CopiedIndex
+
+    index = CopiedIndex.load(out_file)
+    assert index.files[0]["spdx"] == ["GPL-3.0-only"]
+    hit = index.lookup("def f3(a, b):\n    g = a * 3 + b\n    return g - 3\n"
+                       "def f4(a, b):\n    g = a * 4 + b\n    return g - 4\n")
+    assert hit and hit[0].kind == "renamed"
