@@ -180,8 +180,9 @@ class Pipeline:
                                         name="codeward-vet-warmup")
         self._thread.start()
 
-    def prepare(self, path: str | None, language: str) -> None:
-        """A document was opened: let analyzers start per-project work in the background."""
+    def prepare(self, path: str | None, language: str, background: bool = True) -> None:
+        """A document was opened: let analyzers start per-project work (in the background
+        unless ``background`` is False)."""
         def run() -> None:
             for name, analyzer in self.analyzers.items():
                 if self._warm.get(name) == "disabled" or self._closed:
@@ -190,6 +191,8 @@ class Pipeline:
                     analyzer.prepare(path, language)
                 except Exception:
                     logger.debug("analyzer %s could not prepare %s", name, path, exc_info=True)
+        if not background:
+            return run()
         threading.Thread(target=run, daemon=True, name="codeward-vet-prepare").start()
 
     def wait_fast(self, timeout: float) -> bool:

@@ -74,8 +74,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_complete(args: argparse.Namespace) -> int:
     from .oneshot import complete_file
 
+    from .manifest import ModelError
+
     file, line, col = _parse_location(args.location)
-    result = complete_file(file, line, col, model=args.model, candidates=args.candidates)
+    try:
+        result = complete_file(file, line, col, model=args.model, candidates=args.candidates)
+    except (ModelError, OSError, UnicodeDecodeError) as exc:
+        print(f"codeward: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -174,6 +174,9 @@ class Engine:
         steps = 0
         newline_ids = self.newline_ids
         delay = self.step_delay
+        tokenizer = self.tokenizer
+        # The callback must not reference ``self``: CTranslate2 may drop it in a worker thread,
+        # and if that freed the last reference, the Generator would join its own thread.
 
         def callback(step) -> bool:  # type: ignore[no-untyped-def]
             nonlocal steps
@@ -185,7 +188,7 @@ class Engine:
             ids = collected[step.batch_id]
             ids.append(step.token_id)
             if step.token_id in newline_ids:
-                text = self.tokenizer.decode(ids)
+                text = tokenizer.decode(ids)
                 if request.single_line:
                     return bool(text.strip())
                 if request.stop_when is not None:

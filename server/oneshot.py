@@ -40,9 +40,12 @@ def complete_file(file: Path, line: int, col: int, *, model: str | None = None,
     engine = Engine(models.resolve_model_dir(model or settings.model.path,
                                              settings.model.registry), settings.engine)
     pipeline = Pipeline.from_settings(settings.analyzers, settings.vetting)
+    language = LANGUAGES.get(file.suffix, "python")
+    pipeline.wait_fast(30.0)
+    pipeline.prepare(str(file.resolve()), language, background=False)
     try:
         req = CompletionRequest(uri=file.resolve().as_uri(), path=str(file.resolve()),
-                                language=LANGUAGES.get(file.suffix, "python"), version=0,
+                                language=language, version=0,
                                 text=text, offset=offset, settings=settings, kind="cli")
         result = run_completion(engine, pipeline, req, threading.Event(), uuid.uuid4().hex)
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from functools import lru_cache
+from functools import cache
 
 from tree_sitter import Language, Node, Parser
 
@@ -31,7 +31,7 @@ BLOCK_OPENERS = {"python": (":",), "javascript": ("{",), "typescript": ("{",), "
 _local = threading.local()
 
 
-@lru_cache(maxsize=None)
+@cache
 def language(name: str) -> Language | None:
     spec = GRAMMARS.get(name)
     if spec is None:

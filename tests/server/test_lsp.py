@@ -8,9 +8,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from lsp_client import change_doc, inline, open_doc, start_server, status
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
+
+from lsp_client import change_doc, inline, open_doc, start_server, status
 
 WORKDIR = Path(tempfile.mkdtemp(prefix="codeward-lsp-"))
 URI = (WORKDIR / "mod.py").as_uri()

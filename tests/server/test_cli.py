@@ -1,0 +1,61 @@
+"""``codeward complete``: the quick way to see a completion without an editor."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "codeward.server.cli", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_complete_prints_the_suggestion(tiny_model_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text("def add(a, b):\n    \n")
+    proc = run("complete", f"{src}:2:5", "--model", str(tiny_model_dir))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "return a + b"
+
+
+def test_complete_json(tiny_model_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text("def add(a, b):\n    \n")
+    proc = run("complete", f"{src}:2:5", "--model", str(tiny_model_dir), "--json",
+               "--log-level", "ERROR")
+    data = json.loads(proc.stdout)
+    assert data["model"] == "tiny-taught@1"
+    assert data["candidates"][0]["text"] == "return a + b"
+    assert data["candidates"][0]["action"] in ("allow", "annotate")
+    assert data["prompt_tokens"] > 5 and data["generation_ms"] > 0
+
+
+def test_insecure_suggestion_is_withheld(tiny_model_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text("import os\n\ndef run(cmd):\n    \n")
+    proc = run("complete", f"{src}:4:5", "--model", str(tiny_model_dir), "--json")
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 1
+    assert data["candidates"] == []
+    assert data["blocked"][0]["text"] == "os.system(cmd)"
+    assert data["blocked"][0]["action"] == "block"
+
+
+def test_bad_location_is_a_clear_error(tiny_model_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text("x = 1\n")
+    for location in (f"{src}:9:1", f"{src}:1:99", f"{src}"):
+        proc = run("complete", location, "--model", str(tiny_model_dir))
+        assert proc.returncode != 0
+        assert "codeward:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text("x = 1\n")
+    proc = run("complete", f"{src}:1:1", "--model", str(tmp_path / "nope"))
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
