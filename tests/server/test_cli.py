@@ -14,6 +14,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_complete_prints_the_suggestion(tiny_model_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / ".codeward.toml").write_text("[vetting]\nbudget_ms = 2000\n")
     src = tmp_path / "m.py"
     src.write_text("def add(a, b):\n    \n")
     proc = run("complete", f"{src}:2:5", "--model", str(tiny_model_dir))
@@ -22,6 +23,7 @@ def test_complete_prints_the_suggestion(tiny_model_dir: Path, tmp_path: Path) ->
 
 
 def test_complete_json(tiny_model_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / ".codeward.toml").write_text("[vetting]\nbudget_ms = 2000\n")
     src = tmp_path / "m.py"
     src.write_text("def add(a, b):\n    \n")
     proc = run("complete", f"{src}:2:5", "--model", str(tiny_model_dir), "--json",
