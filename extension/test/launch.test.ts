@@ -1,0 +1,83 @@
+import { strict as assert } from "node:assert";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+
+import type { Launch } from "../src/config";
+import { exitedMessage, notStartedMessage, resolveCommand, startServer, StartError, Tail } from "../src/launch";
+
+const dir = mkdtempSync(join(tmpdir(), "codeward-launch-"));
+const script = join(dir, "fake-server");
+writeFileSync(script, "#!/bin/sh\necho started >&2\ncat\n");
+chmodSync(script, 0o755);
+const notExec = join(dir, "plain-file");
+writeFileSync(notExec, "");
+
+const launch = (over: Partial<Launch>): Launch => ({ command: "codeward", args: ["serve"], env: {}, source: "PATH", ...over });
+
+describe("resolveCommand", () => {
+  it("finds a program on PATH and absolute paths", () => {
+    assert.equal(resolveCommand("fake-server", `/nonexistent:${dir}`, "/"), script);
+    assert.equal(resolveCommand(script, "", "/"), script);
+    assert.equal(resolveCommand("./fake-server", "", dir), script);
+    assert.equal(resolveCommand("no-such-program-xyz", dir, "/"), undefined);
+    assert.equal(resolveCommand(notExec, "", "/"), undefined);
+  });
+});
+
+describe("startServer", () => {
+  it("starts a real process and forwards its stderr", async () => {
+    const seen: string[] = [];
+    const child = await startServer(launch({ command: script, args: [] }), {
+      cwd: dir,
+      onStderr: (c) => seen.push(c),
+    });
+    const echoed = new Promise<string>((ok) => child.stdout!.once("data", (d) => ok(String(d))));
+    child.stdin!.write("ping\n");
+    assert.equal(await echoed, "ping\n");
+    child.stdin!.end();
+    await new Promise((ok) => child.once("exit", ok));
+    assert.match(seen.join(""), /started/);
+  });
+
+  it("rejects with the fix when the program is missing", async () => {
+    await assert.rejects(startServer(launch({ command: "no-such-codeward-xyz" }), { cwd: dir }), (err: unknown) => {
+      assert.ok(err instanceof StartError);
+      assert.equal(err.problem, "not-found");
+      assert.match(err.message, /`no-such-codeward-xyz` was not found/);
+      assert.match(err.message, /pip install codeward/);
+      assert.match(err.message, /codeward\.server\.pythonPath/);
+      return true;
+    });
+  });
+
+  it("says when the path is not executable", async () => {
+    await assert.rejects(
+      startServer(launch({ command: notExec, source: "codeward.server.command" }), { cwd: dir }),
+      (err: unknown) => err instanceof StartError && err.problem === "not-executable" && /codeward\.server\.command/.test(err.message),
+    );
+  });
+});
+
+describe("messages", () => {
+  it("tells how to install into the configured Python", () => {
+    const l = launch({ command: "/venv/bin/python", args: ["-m", "codeward.server.cli", "serve"], source: "codeward.server.pythonPath" });
+    assert.match(notStartedMessage(l, "not-found"), /\/venv\/bin\/python -m pip install codeward/);
+    const msg = exitedMessage(l, 1, "Traceback...\nModuleNotFoundError: No module named 'codeward'\n");
+    assert.match(msg, /has no `codeward` module/);
+    assert.match(msg, /\/venv\/bin\/python -m pip install codeward/);
+  });
+
+  it("shows the last log line of a crash", () => {
+    const msg = exitedMessage(launch({}), 2, "INFO starting\nERROR boom: bad model\n");
+    assert.match(msg, /exited \(code 2\): ERROR boom: bad model/);
+  });
+
+  it("Tail keeps the end", () => {
+    const t = new Tail(5);
+    t.push("abc");
+    t.push("defg");
+    assert.equal(t.toString(), "cdefg");
+  });
+});
