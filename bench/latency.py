@@ -33,8 +33,13 @@ CACHE = ROOT / "bench" / "out"
 def build_reference_model() -> tuple[Path, Path]:
     """A ~20M-parameter Llama (16k vocabulary, 6 layers, 384 wide), converted to int8."""
     from codeward.finetune.convert import convert
-    from codeward.finetune.tiny import llama_config, read_texts, save_tokenizer, stdlib_files
-    from codeward.finetune.tiny import train_tokenizer
+    from codeward.finetune.tiny import (
+        llama_config,
+        read_texts,
+        save_tokenizer,
+        stdlib_files,
+        train_tokenizer,
+    )
 
     hf, ct2 = CACHE / "ref20m-hf", CACHE / "ref20m-ct2"
     if (ct2 / "codeward.json").is_file():

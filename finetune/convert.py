@@ -121,9 +121,8 @@ def convert(hf_dir: Path, out_dir: Path, *, quantization: str = "int8", family: 
             f"--family (one of: {', '.join(sorted(FAMILIES))})")
     fim = get_family(fam)
 
-    from ctranslate2.converters import TransformersConverter
-
     import ctranslate2
+    from ctranslate2.converters import TransformersConverter
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=out_dir.parent))

@@ -69,13 +69,14 @@ def fim_text(prefix: str, middle: str, suffix: str, spm: bool = False) -> str:
 
 
 def llama_config(vocab_size: int, hidden: int = 64, layers: int = 2, heads: int = 4,
-                 kv_heads: int = 2, intermediate: int | None = None, context: int = 2048):  # type: ignore[no-untyped-def]
+                 kv_heads: int = 2, intermediate: int | None = None, context: int = 2048,
+                 tie_embeddings: bool = False):  # type: ignore[no-untyped-def]
     from transformers import LlamaConfig
 
     return LlamaConfig(
         vocab_size=vocab_size, hidden_size=hidden, intermediate_size=intermediate or hidden * 3,
         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
-        max_position_embeddings=context, rms_norm_eps=1e-5, tie_word_embeddings=False,
+        max_position_embeddings=context, rms_norm_eps=1e-5, tie_word_embeddings=tie_embeddings,
         bos_token_id=0, eos_token_id=0, pad_token_id=4, rope_theta=10000.0,
     )
 
