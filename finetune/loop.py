@@ -1,0 +1,210 @@
+"""``codeward finetune run`` (dataset -> train -> convert -> gate -> register -> promote, one
+command, cron-able) and ``codeward finetune schedule`` (run it periodically when enough new
+events arrived)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import registry as reg
+from .dataset import DatasetConfig, build, dataset_id, iter_events, write
+from .gate import GateConfig, evaluate
+from .train import NotEnoughData, TrainConfig, train
+
+logger = logging.getLogger(__name__)
+
+STATE = "loop_state.json"
+
+
+@dataclass
+class LoopConfig:
+    events: str
+    """Event source: a JSONL file (``codeward simulate --events``) or the event store URL."""
+    registry: str | None = None
+    work_dir: str = ""
+    """Where datasets and candidates are built (default: REGISTRY/work)."""
+    base_model: str = ""
+    """Converted model registered as the first version when the registry is empty."""
+    base_hf: str = ""
+    """Its Hugging Face checkpoint (default: the manifest's ``source``)."""
+    heldout_code: list[str] = field(default_factory=list)
+    """Held-out folders for the gate's next-line exact match (``codeward eval``)."""
+    promote: bool = True
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+
+
+def ensure_base(cfg: LoopConfig) -> str:
+    """The registry's current version; registers and promotes ``base_model`` if there is none."""
+    current = reg.current_version(cfg.registry)
+    if current is not None:
+        return current
+    if not cfg.base_model:
+        raise reg.RegistryError(
+            f"registry {reg.root_of(cfg.registry)} has no promoted model; pass --base-model "
+            "(a converted model whose Hugging Face checkpoint is at hand)")
+    from codeward.server.manifest import read_manifest
+
+    model = Path(cfg.base_model)
+    hf = Path(cfg.base_hf) if cfg.base_hf else Path(read_manifest(model).source or model / "hf")
+    if not (hf / "config.json").is_file():
+        raise reg.RegistryError(f"no Hugging Face checkpoint for {model} (looked in {hf}); "
+                                "pass --base-hf")
+    info = reg.add_version(cfg.registry, model, hf_dir=hf, note="base model")
+    reg.promote(cfg.registry, info.version, reason="initial")
+    return info.version
+
+
+def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
+    """One cycle. Returns what happened (``status``: promoted, refused, skipped, registered)."""
+    say = say or (lambda msg: logger.info("%s", msg))
+    t0 = time.perf_counter()
+    base = ensure_base(cfg)
+    base_dir = reg.version_dir(cfg.registry, base)
+    base_hf = base_dir / "hf"
+    if not (base_hf / "config.json").is_file():
+        raise reg.RegistryError(f"version {base} keeps no Hugging Face checkpoint ({base_hf})")
+    from codeward.server.manifest import read_manifest
+
+    manifest = read_manifest(base_dir / "model")
+    cfg.dataset.family = manifest.family
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    work = Path(cfg.work_dir) if cfg.work_dir else reg.root_of(cfg.registry) / "work"
+    work = work / stamp
+    timings: dict[str, float] = {}
+
+    say(f"[1/5] dataset from {cfg.events}")
+    events = list(iter_events(cfg.events))
+    last_at = max((float(e.get("at") or 0) for e in events), default=0.0)
+    splits, report = build(events, cfg.dataset)
+    ds_dir = write(work / "dataset", splits, report, cfg.dataset, cfg.events, len(events), last_at)
+    say(report.table())
+    timings["dataset_s"] = time.perf_counter() - t0
+    result: dict[str, Any] = {"base_version": base, "dataset": str(ds_dir),
+                              "dataset_id": dataset_id(ds_dir), "events": len(events),
+                              "last_event_at": last_at, "kept": {k: len(v) for k, v in
+                                                                 splits.items()}}
+
+    say(f"[2/5] training on {base} ({base_hf})")
+    t = time.perf_counter()
+    try:
+        trained = train(base_hf, ds_dir, work / "hf", cfg.train)
+    except NotEnoughData as exc:
+        say(f"skipped: {exc}")
+        _save_state(cfg, last_at, len(events), None, "skipped")
+        return {**result, "status": "skipped", "reason": str(exc)}
+    timings["train_s"] = time.perf_counter() - t
+    result["train"] = trained.to_dict()
+    say(f"      {trained.method}: {trained.steps} steps in {trained.seconds:.1f} s, "
+        f"loss {trained.losses[0]:.4f} -> {trained.losses[-1]:.4f}" if trained.losses else "")
+
+    version = reg.next_version(cfg.registry)
+    say(f"[3/5] converting to CTranslate2 as {version}")
+    t = time.perf_counter()
+    from .convert import convert
+
+    convert(work / "hf", work / "model", family=manifest.family, name=manifest.name,
+            version=version, quantization=manifest.quantization or "int8",
+            extra={"base_version": base, "dataset_id": result["dataset_id"]})
+    timings["convert_s"] = time.perf_counter() - t
+
+    say("[4/5] gate: candidate against the serving model")
+    t = time.perf_counter()
+    gate = evaluate(base_dir / "model", base_hf, work / "model", work / "hf", ds_dir,
+                    [Path(p) for p in cfg.heldout_code], cfg.gate)
+    timings["gate_s"] = time.perf_counter() - t
+    say(gate.table())
+    result["gate"] = gate.to_dict()
+
+    say(f"[5/5] registering {version}")
+    reg.add_version(cfg.registry, work / "model", hf_dir=work / "hf", version=version,
+                    base_version=base, move=True, metrics=gate.to_dict(),
+                    dataset={"id": result["dataset_id"], "path": str(ds_dir),
+                             "source": cfg.events, "events": len(events),
+                             "method": trained.method})
+    status = "registered"
+    if gate.passed and cfg.promote:
+        reg.promote(cfg.registry, version, reason="gate passed")
+        status = "promoted"
+    elif not gate.passed:
+        status = "refused"
+    timings["total_s"] = time.perf_counter() - t0
+    result.update(version=version, status=status, timings={k: round(v, 1)
+                                                            for k, v in timings.items()})
+    _save_state(cfg, last_at, len(events), version, status)
+    say(f"{status}: {version} (base {base}) in {timings['total_s']:.0f} s")
+    return result
+
+
+def _save_state(cfg: LoopConfig, last_at: float, events: int, version: str | None,
+                status: str) -> None:
+    path = reg.root_of(cfg.registry) / STATE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"at": time.time(), "last_event_at": last_at, "events": events,
+                                "version": version, "status": status}, indent=2) + "\n", "utf-8")
+
+
+def load_state(registry: str | None) -> dict[str, Any]:
+    path = reg.root_of(registry) / STATE
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def parse_every(value: str) -> float:
+    """``24h``, ``30m``, ``90s``, ``2d`` or plain seconds -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value = value.strip().lower()
+    try:
+        if value and value[-1] in units:
+            seconds = float(value[:-1]) * units[value[-1]]
+        else:
+            seconds = float(value)
+    except ValueError:
+        raise ValueError(f"--every {value!r}: expected a number with s, m, h or d") from None
+    if seconds <= 0:
+        raise ValueError("--every must be positive")
+    return seconds
+
+
+def count_new_events(cfg: LoopConfig) -> int:
+    since = load_state(cfg.registry).get("last_event_at")
+    return sum(1 for e in iter_events(cfg.events, since=since) if e.get("type") == "completion")
+
+
+def schedule(cfg: LoopConfig, every_s: float, min_new_events: int,
+             max_runs: int | None = None, say: Any = None,
+             sleep: Any = time.sleep) -> list[dict[str, Any]]:
+    """Check every ``every_s`` seconds; run a cycle when ``min_new_events`` new completion
+    events arrived since the last run. A failing cycle is logged and retried next time."""
+    say = say or (lambda msg: logger.info("%s", msg))
+    results: list[dict[str, Any]] = []
+    checks = 0
+    while max_runs is None or checks < max_runs:
+        checks += 1
+        try:
+            fresh = count_new_events(cfg)
+            if fresh >= min_new_events:
+                say(f"{fresh} new completion events: running a cycle")
+                results.append(run(cfg, say))
+            else:
+                say(f"{fresh} new completion events (< {min_new_events}): waiting")
+                results.append({"status": "waiting", "new_events": fresh})
+        except Exception as exc:
+            logger.exception("fine-tuning cycle failed")
+            results.append({"status": "error", "error": str(exc)})
+        if max_runs is None or checks < max_runs:
+            sleep(every_s)
+    return results
+
+
+def config_dict(cfg: LoopConfig) -> dict[str, Any]:
+    return asdict(cfg)

@@ -1,0 +1,54 @@
+"""The simulated developer: decisions, and a seeded run through a real ``codeward serve``."""
+
+from __future__ import annotations
+
+import json
+
+from codeward.finetune import simreport
+from codeward.finetune.dataset import DatasetConfig, build, iter_events
+from codeward.finetune.simulate import SimConfig, decide, simulate
+
+from models import TEACH
+
+FAST = {"analyzers": {"license": {"enabled": False, "acknowledge_disabled": True},
+                      "copied-code": {"enabled": False, "acknowledge_disabled": True}}}
+
+
+def test_decide():
+    real = "return a + b\n\nprint(add(1, 2))\n"
+    assert decide("return a + b\n", real, 4) == ("accept", 13, 13)
+    # first line right, the rest wrong: accepted in full, the wrong tail deleted later
+    assert decide("return a + b\n    x = 1\n", real, 4) == ("accept", 23, 13)
+    # common prefix cut back to a word boundary
+    assert decide("return a - b\n", real, 4) == ("partial", 9, 9)
+    assert decide("retry()\n", real, 4) == ("dismiss", 0, 0)
+    assert decide("   \n", real, 4) == ("dismiss", 0, 0)
+
+
+def test_simulate_real_server_seeded(tmp_path, tiny_model_dir):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    body = "\n\n".join(p + m.rstrip("\n") for p, m, _ in TEACH[1:]) + "\n"
+    (repo / "mod.py").write_text(body)
+    (repo / "other.py").write_text("def add(a, b):\n    return a + b\n")
+    reports = []
+    for run in ("a", "b"):
+        cfg = SimConfig(repo=str(repo), files="*.py", model=str(tiny_model_dir),
+                        events=str(tmp_path / f"events-{run}.jsonl"), seed=3,
+                        points_per_file=6, candidates=2, settings=FAST, label=f"run {run}")
+        reports.append(simulate(cfg))
+    a, b = reports
+    keys = ("requests", "shown", "accepted", "partial", "accepted_chars", "kept_chars",
+            "insecure_rate", "errors")
+    assert {k: a[k] for k in keys} == {k: b[k] for k in keys}  # seeded: reproducible
+    assert a["errors"] == 0 and a["shown"] >= 3 and a["accepted"] >= 2
+    assert a["model_version"] == "1" and 0 < a["acceptance_rate"] <= 1
+    rows = list(iter_events(str(tmp_path / "events-a.jsonl")))
+    kinds = {r["type"] for r in rows}
+    assert {"completion", "show", "accept", "survival"} <= kinds
+    splits, report = build(rows, DatasetConfig(heldout_fraction=0.0, vet=False))
+    assert sum(r["label"] for r in splits["unpaired"]) == a["accepted"]
+    html = simreport.write_html(reports, tmp_path / "plot.html").read_text()
+    assert html.count("<svg") == len(simreport.METRICS) and "run a" in html
+    assert "acceptance rate" in simreport.table(reports)
+    json.dumps(a)

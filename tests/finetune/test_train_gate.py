@@ -1,0 +1,70 @@
+"""Training smoke test (parameters change, loss logged) and the promotion gate (a worse
+candidate is refused, a better one accepted)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from conftest import teach_snippets
+
+from codeward.finetune.gate import GateConfig, evaluate, looks_like_secret
+from codeward.finetune.train import NotEnoughData, TrainConfig, choose_method
+
+
+def test_training_changes_parameters_and_logs_loss(trained_models, tiny_hf_dir):
+    from safetensors.torch import load_file
+
+    model_dir, hf_dir, result = trained_models["better"]
+    assert result.method == "dpo" and result.steps == 8
+    assert len(result.losses) == 8 and all(math.isfinite(x) for x in result.losses)
+    assert result.losses[-1] < result.losses[0]
+    before = load_file(str(tiny_hf_dir / "model.safetensors"))
+    after = load_file(str(hf_dir / "model.safetensors"))
+    assert set(before) == set(after)  # merged: a plain checkpoint, no adapter keys
+    changed = [k for k in before if not (before[k] == after[k]).all()]
+    assert any("q_proj" in k for k in changed) and any("mlp" in k for k in changed)
+    log = json.loads((hf_dir / "training.json").read_text())
+    assert log["losses"] == result.losses
+    assert (model_dir / "codeward.json").is_file()
+
+
+def test_gate_accepts_better_refuses_worse(trained_models, tiny_model_dir, tiny_hf_dir):
+    cfg = GateConfig()
+    snippets = teach_snippets()
+    better = evaluate(tiny_model_dir, tiny_hf_dir, trained_models["better"][0],
+                      trained_models["better"][1], trained_models["dataset"], cfg=cfg,
+                      snippets=snippets)
+    assert better.passed, better.table()
+    assert better.candidate["margin"] > better.baseline["margin"]
+    assert better.baseline["exact_match"] == 100.0
+    worse = evaluate(tiny_model_dir, tiny_hf_dir, trained_models["worse"][0],
+                     trained_models["worse"][1], trained_models["dataset"], cfg=cfg,
+                     snippets=snippets)
+    assert not worse.passed
+    assert any(r.startswith("preference margin") for r in worse.reasons), worse.table()
+    assert "REFUSED" in worse.table()
+
+
+def test_gate_refuses_without_margin_data(trained_models, tiny_model_dir):
+    report = evaluate(tiny_model_dir, None, trained_models["better"][0], None, None,
+                      snippets=teach_snippets())
+    assert not report.passed and "no held-out pairs" in report.reasons[0]
+
+
+def test_secret_detector():
+    assert looks_like_secret('AKIAIOSFODNN7EXAMPLE"')
+    assert looks_like_secret("k = 'q8Zt3LmW9xPa7Rb2Kc5Vd1Nf6Hg4Js0'")
+    assert not looks_like_secret("return compute_average_value(items)")
+
+
+def test_method_choice(tmp_path):
+    from conftest import teach_pairs, write_pairs
+
+    ds = write_pairs(tmp_path / "ds", teach_pairs(), [])
+    assert choose_method(TrainConfig(min_pairs=2), ds)[0] == "dpo"
+    with pytest.raises(NotEnoughData):
+        choose_method(TrainConfig(min_pairs=10), ds)  # kto, but no unpaired rows
+    with pytest.raises(ValueError, match="method"):
+        TrainConfig(method="ppo")
