@@ -1,8 +1,11 @@
 """``license``: license texts, notices, SPDX identifiers and copyright statements.
 
 scancode's license index is loaded once, in the background, when the pipeline starts
-(about 1 GB and several seconds); until then the status is ``warming`` and the team's
-``vetting.on_warming`` decides. In the hot path only exact matching runs (hash, SPDX-id
+(about 1.3 GB and 5-15 seconds), in a separate worker process (``licenseworker.py``)
+queried over a pipe: loading no longer holds the server's GIL (vetting stays fast while
+it loads) and the server's own memory stays small. Until it is ready the status is
+``warming`` and the team's ``vetting.on_warming`` decides; a worker that dies is started
+again (``warming`` meanwhile). In the hot path only exact matching runs (hash, SPDX-id
 and Aho-Corasick matchers: under a millisecond); approximate matching is far too slow.
 
 - ``CW-LIC-SPDX``: an ``SPDX-License-Identifier`` line.
@@ -16,6 +19,7 @@ finding's reference is the SPDX id.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import warnings
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .contract import BaseAnalyzer, Finding, Verdict, VetContext
+from .licenseworker import LicenseWorker, WorkerGone
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +42,8 @@ class LicenseOptions:
     min_matched_tokens: int = 2
     copyright_action: str = "annotate"
     """Action for a third-party copyright statement: allow, annotate or block."""
+    timeout_ms: float = 1000.0
+    """Longest wait for the license worker's answer before the status is ``timeout``."""
 
     def validate(self) -> list[str]:
         if self.copyright_action not in ("allow", "annotate", "block"):
@@ -65,6 +72,34 @@ def license_info(expression: str) -> tuple[list[str], list[str]]:
     return spdx, cats
 
 
+def match_query(index: Any, query: str) -> list[dict[str, Any]]:
+    """Exact matches of ``query`` as plain data (what the worker sends back)."""
+    out = []
+    for m in index.match(query_string=query, approximate=False):
+        spdx, cats = license_info(m.rule.license_expression)
+        out.append({"start_line": m.start_line, "end_line": m.end_line, "score": m.score(),
+                    "len": m.len(), "matcher": m.matcher, "identifier": m.rule.identifier,
+                    "spdx": spdx, "categories": cats})
+    return out
+
+
+def detect_copyrights(lines: list[str]) -> list[tuple[int, str]]:
+    """(1-based line, copyright statement) for each statement in ``lines``."""
+    from cluecode import copyrights
+
+    return [(d.start_line, d.copyright) for d in copyrights.detect_copyrights_from_lines(
+        list(enumerate(lines, 1)), include_copyrights=True, include_holders=False,
+        include_authors=False)]
+
+
+def warm_index() -> Any:
+    """Load the index and pay every first-use cost (licenses db, copyright detector)."""
+    index = load_index()
+    match_query(index, "# SPDX-License-Identifier: MIT\n")
+    detect_copyrights(["Copyright 2020 A B"])
+    return index
+
+
 class LicenseAnalyzer(BaseAnalyzer):
     """scancode exact license matching and copyright detection on the suggestion."""
 
@@ -74,66 +109,90 @@ class LicenseAnalyzer(BaseAnalyzer):
     Options = LicenseOptions
     background_warm_up = True
 
-    def __init__(self) -> None:
+    def __init__(self, in_process: bool | None = None) -> None:
+        self.in_process = os.name == "nt" if in_process is None else in_process
+        """Load the index in this process (a thread) instead of a worker process (the
+        worker's pipe is read with ``select``, which Windows does not offer for pipes)."""
         self._index: Any = None
+        self._worker: LicenseWorker | None = None
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
         with self._lock:
-            if self._index is None:
-                index = load_index()
-                from cluecode import copyrights
-
-                # pay every first-use cost here, not on the first suggestion
-                for m in index.match(query_string="# SPDX-License-Identifier: MIT\n",
-                                     approximate=False):
-                    license_info(m.rule.license_expression)
-                list(copyrights.detect_copyrights_from_lines([(1, "Copyright 2020 A B")]))
-                self._index = index
+            if self.in_process:
+                if self._index is None:
+                    self._index = warm_index()
+            else:
+                if self._worker is None:
+                    self._worker = LicenseWorker()
+                if self._worker.starts == 0:
+                    self._worker.start()
+        if self._worker is not None:
+            self._worker.wait_ready()
 
     def is_ready(self) -> bool:
-        return self._index is not None
+        if self.in_process:
+            return self._index is not None
+        return self._worker is not None and self._worker.ready
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+
+    def _lookup(self, query: str, lines: list[str] | None,
+                options: LicenseOptions) -> dict[str, Any] | Verdict:
+        if self.in_process:
+            if self._index is None:
+                return Verdict(status="warming", detail="scancode license index is loading")
+            return {"matches": match_query(self._index, query),
+                    "copyrights": detect_copyrights(lines) if lines else []}
+        worker = self._worker
+        if worker is None or not worker.ready:
+            if worker is not None and worker.failed:
+                return Verdict(status="error", detail=worker.failed)
+            return Verdict(status="warming", detail="scancode license index is loading")
+        try:
+            return worker.lookup(query, lines, options.timeout_ms / 1000)
+        except TimeoutError as exc:
+            return Verdict(status="timeout", detail=str(exc))
+        except WorkerGone as exc:
+            worker.restart()
+            return Verdict(status="warming", detail=f"license worker restarting ({exc})")
 
     def analyze(self, ctx: VetContext, options: LicenseOptions) -> Verdict:
-        if self._index is None:
-            return Verdict(status="warming", detail="scancode license index is loading")
         before = ctx.prefix.split("\n")[-_CONTEXT_LINES:]
         head = "\n".join(before[:-1])
         query = (head + "\n" if head else "") + before[-1] + ctx.suggestion
         offset = len(before) - 1  # query line of the suggestion's first line, minus 1
+        want_copyrights = options.copyright_action != "allow" and \
+            _COPYRIGHT.search(ctx.suggestion) is not None
+        answer = self._lookup(query, ctx.suggestion_lines() if want_copyrights else None,
+                              options)
+        if isinstance(answer, Verdict):
+            return answer
         findings: list[Finding] = []
         policy = ctx.config.license_policy
         qlines = query.split("\n")
-        for m in self._index.match(query_string=query, approximate=False):
-            if m.end_line <= offset or m.score() < options.min_score or \
-                    m.len() < options.min_matched_tokens:
+        for m in answer["matches"]:
+            if m["end_line"] <= offset or m["score"] < options.min_score or \
+                    m["len"] < options.min_matched_tokens:
                 continue
-            spdx, cats = license_info(m.rule.license_expression)
+            spdx, cats = m["spdx"], m["categories"]
             action = policy.action_for(spdx, cats)
-            matched = "\n".join(qlines[m.start_line - 1: m.end_line]).lower()
-            rule = "CW-LIC-SPDX" if "spdx" in m.matcher or \
+            matched = "\n".join(qlines[m["start_line"] - 1: m["end_line"]]).lower()
+            rule = "CW-LIC-SPDX" if "spdx" in m["matcher"] or \
                 "spdx-license-identifier" in matched else "CW-LIC-TEXT"
-            line = max(1, m.start_line - offset)
+            line = max(1, m["start_line"] - offset)
             findings.append(self.finding(
                 rule, "high" if action == "block" else "low", "high",
                 f"{' AND '.join(spdx)} license {'identifier' if rule == 'CW-LIC-SPDX' else 'text'}"
                 f" ({', '.join(sorted(set(cats)))}) matched by scancode rule "
-                f"{m.rule.identifier}", line, " AND ".join(spdx), action,
+                f"{m['identifier']}", line, " AND ".join(spdx), action,
                 spdx=spdx, categories=cats))
-        if options.copyright_action != "allow" and _COPYRIGHT.search(ctx.suggestion):
-            findings.extend(self._copyrights(ctx, options))
-        return Verdict.from_findings(findings)
-
-    def _copyrights(self, ctx: VetContext, options: LicenseOptions) -> list[Finding]:
-        from cluecode import copyrights
-
-        lines = list(enumerate(ctx.suggestion_lines(), 1))
-        out = []
-        for d in copyrights.detect_copyrights_from_lines(
-                lines, include_copyrights=True, include_holders=False, include_authors=False):
-            out.append(self.finding(
+        for line, statement in answer["copyrights"]:
+            findings.append(self.finding(
                 "CW-LIC-COPYRIGHT", "medium", "medium",
-                f"copyright statement: {d.copyright}; keep attribution or leave it out",
-                d.start_line, "https://spdx.org/licenses/", options.copyright_action,
-                copyright=d.copyright))
-        return out
+                f"copyright statement: {statement}; keep attribution or leave it out",
+                line, "https://spdx.org/licenses/", options.copyright_action,
+                copyright=statement))
+        return Verdict.from_findings(findings)

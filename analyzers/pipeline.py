@@ -230,6 +230,8 @@ class Pipeline:
             state = self._warm.get(name, "ready")
             if state == "warming" and analyzer.is_ready():
                 state = "ready"
+            elif state == "ready" and not analyzer.is_ready():
+                state = "warming"  # e.g. the license worker is being restarted
             out[name] = state
         return out
 

@@ -94,7 +94,7 @@ class RuffServer:
     def request(self, method: str, params: dict[str, Any], timeout: float) -> Any:
         self._next += 1
         rid = self._next
-        event, box = threading.Event(), []
+        event, box = threading.Event(), list[Any]()
         self._waiting[rid] = (event, box)
         self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
         if not event.wait(timeout):

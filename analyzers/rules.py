@@ -164,10 +164,10 @@ class _Visitor(ast.NodeVisitor):
             if fn in ("__import__", "importlib.import_module") and isinstance(val, str):
                 return val
             if fn == "getattr" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
-                return f"{self.qual(node.args[0])}.{node.args[1].value}"
+                return f"{self.qual(node.args[0])}.{node.args[1].value!s}"
         if isinstance(node, ast.Call) and self.qual(node.func) == "getattr" and \
                 len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
-            return f"{self.qual(node.args[0])}.{node.args[1].value}"
+            return f"{self.qual(node.args[0])}.{node.args[1].value!s}"
         return ""
 
     def kind(self, node: ast.AST) -> str:
@@ -206,7 +206,7 @@ class _Visitor(ast.NodeVisitor):
 
 def _sql_built(node: ast.AST) -> bool:
     if isinstance(node, ast.JoinedStr):
-        head = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+        head = "".join(str(v.value) for v in node.values if isinstance(v, ast.Constant))
         return bool(SQL.match(head)) and any(isinstance(v, ast.FormattedValue)
                                              for v in node.values)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
@@ -291,7 +291,8 @@ def pattern_findings(ctx: VetContext, analyzer: str) -> tuple[list[Finding], boo
             head, _, rest = name.partition(".")
             qual = aliases.get(head, head) + ("." + rest if rest else "")
             args_node = node.child_by_field_name("arguments")
-            args, kw = [], {}
+            args: list[Any] = []
+            kw: dict[str, Any] = {}
             built = False
             for a in (args_node.named_children if args_node is not None else []):
                 if a.type == "keyword_argument":

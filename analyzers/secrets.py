@@ -59,7 +59,8 @@ def _plugins() -> list[tuple[str, Any]]:
     for cls in get_mapping_from_secret_type_to_class().values():
         if cls.__name__ in _SKIP_PLUGINS:
             continue
-        out.append((re.sub(r"(Detector|Key)$", "", cls.__name__).upper() or "PLUGIN", cls()))
+        plugin: Any = cls
+        out.append((re.sub(r"(Detector|Key)$", "", cls.__name__).upper() or "PLUGIN", plugin()))
     return out
 
 

@@ -65,6 +65,62 @@ def _imports(lines: list[str], start: int, end: int) -> dict[int, str]:
     return out
 
 
+_TOP_LINE = re.compile(r"^[A-Za-z_@]", re.MULTILINE)
+_IMPORT_LINES = re.compile(r"^(?:import|from)\s[^\n(]*(?:\([^)]*\))?[^\n]*", re.MULTILINE)
+_TOP_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_@")
+
+
+def _blank_except_imports(doc: str, lo: int, hi: int) -> list[str]:
+    """``doc[lo:hi]`` (``lo`` at a line start) with every line but imports blanked.
+    Finds "import" with ``str.find``: a line-anchored regex over 2,000 lines costs ~1 ms."""
+    out: list[str] = []
+    pos = lo
+    i = doc.find("import", lo, hi)
+    while i >= 0:
+        line = doc.rfind("\n", 0, i) + 1
+        m = _IMPORT_LINES.match(doc, line) if line >= pos else None
+        if m is not None:
+            stop = min(m.end(), hi)
+            out += ("\n" * doc.count("\n", pos, line), doc[line:stop])
+            pos = i = stop
+        else:
+            i += 6
+        i = doc.find("import", i, hi)
+    out.append("\n" * doc.count("\n", pos, hi))
+    return out
+
+
+def blank_outside_window(prefix: str, suggestion: str, suffix: str) -> tuple[str, str, bool]:
+    """``prefix`` and ``suffix`` with every line outside the window blanked (the
+    top-level statement(s) around the suggestion with their decorators, and the file's
+    imports). Line numbers and the suggestion's own offsets in its lines are unchanged.
+    The flag says whether a line the suggestion touches is itself a top-level statement
+    (module-level rules then need the whole file). The document is never split into
+    lines (that alone costs ~1 ms on 2,000 lines)."""
+    doc = prefix + suggestion + suffix
+    lo = prefix.rfind("\n") + 1  # start of the cursor line
+    body_end = len(prefix) + len(suggestion) - suggestion.endswith("\n")
+    hi = doc.find("\n", body_end)  # end of the suggestion's last line
+    if hi < 0:
+        hi = len(doc)
+    top_level = _TOP_LINE.search(doc, lo, hi) is not None
+    start = lo
+    while start > 0 and doc[start:start + 1] not in _TOP_CHARS:
+        start = doc.rfind("\n", 0, start - 1) + 1
+    while start > 0:
+        above = doc.rfind("\n", 0, start - 1) + 1
+        if not doc.startswith("@", above):
+            break
+        start = above
+    nxt = _TOP_LINE.search(doc, hi + 1)
+    end = nxt.start() if nxt else len(doc)
+    before = _blank_except_imports(doc, 0, start)
+    after = _blank_except_imports(doc, end, len(doc))
+    split = len(prefix) + len(suggestion)
+    return ("".join(before) + doc[start:len(prefix)], doc[split:end] + "".join(after),
+            top_level)
+
+
 def _parse(text: str) -> ast.Module | None:
     try:
         with warnings.catch_warnings():
@@ -130,16 +186,17 @@ def python_source(ctx: VetContext) -> Source | None:
 @lru_cache(maxsize=32)
 def _python_source(prefix: str, suggestion: str, suffix: str) -> Source | None:
     ctx = VetContext(prefix, suggestion, suffix)
-    lines = ctx.document.split("\n")
     first, last = ctx.first_line, ctx.last_line
+    window_prefix, window_suffix, _ = blank_outside_window(prefix, suggestion, suffix)
+    window = window_prefix + suggestion + window_suffix
+    tree = _parse(window)
+    if tree is not None:
+        return Source(window, prune(tree, first, last), "window")
+    lines = ctx.document.split("\n")
     start, end = _window_bounds(lines, first, last)
     keep = _imports(lines, start, end)
     for i in range(start, min(end, len(lines))):
         keep[i] = lines[i]
-    window = "\n".join(keep.get(i, "") for i in range(len(lines)))
-    tree = _parse(window)
-    if tree is not None:
-        return Source(window, prune(tree, first, last), "window")
     cut = "\n".join(keep.get(i, "") for i in range(last))
     repaired = close_open(cut)
     tree = _parse(repaired)

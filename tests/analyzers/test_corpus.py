@@ -7,6 +7,7 @@ suggestions are still shown; their rate is printed too.
 from __future__ import annotations
 
 from cases import BENIGN, CASES, UNSAFE
+
 from codeward.analyzers.contract import VetContext
 
 

@@ -4,6 +4,7 @@ expected rule ids and action."""
 from __future__ import annotations
 
 import pytest
+
 from codeward.analyzers.contract import VetContext
 
 
