@@ -25,7 +25,7 @@ import time
 from importlib.metadata import entry_points
 from typing import Any
 
-from codeward.server.settings import merge
+from codeward.server.settings import deep_merge, merge
 
 from .contract import (
     PROTECTED_CATEGORIES,
@@ -129,11 +129,11 @@ class Pipeline:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        vet_data = _deep(self._server_vetting, project.get("vetting") or {})
+        vet_data = deep_merge(self._server_vetting, project.get("vetting") or {})
         vetting, errors = merge(VettingConfig(), vet_data)  # type: ignore[arg-type]
         for e in errors:
             self._report(f"codeward vetting settings: {e}")
-        tables = _deep(self._server_analyzers, project.get("analyzers") or {})
+        tables = deep_merge(self._server_analyzers, project.get("analyzers") or {})
         for name in tables:
             if name not in self.analyzers:
                 self._report(f"codeward settings: analyzers.{name}: no such analyzer "
@@ -327,13 +327,3 @@ class Pipeline:
                 analyzer.close()
             except Exception:
                 logger.exception("closing analyzer %s failed", name)
-
-
-def _deep(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep(out[key], value)
-        else:
-            out[key] = value
-    return out

@@ -182,7 +182,7 @@ def _merge_into(obj: Any, data: Any, path: str, errors: list[str]) -> Any:
             errors.append(f"{where}: {exc}, got {value!r}; keeping {current!r}")
             continue
         if isinstance(current, dict) and isinstance(checked, dict):
-            checked = _deep_merge(current, checked)
+            checked = deep_merge(current, checked)
         updates[name] = checked
     merged = dataclasses.replace(obj, **updates)
     validate = getattr(merged, "validate", None)
@@ -194,11 +194,12 @@ def _merge_into(obj: Any, data: Any, path: str, errors: list[str]) -> Any:
     return merged
 
 
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base``, tables merged key by key."""
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out
