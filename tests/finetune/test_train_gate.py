@@ -7,10 +7,11 @@ import json
 import math
 
 import pytest
-from conftest import teach_snippets
 
 from codeward.finetune.gate import GateConfig, evaluate, looks_like_secret
 from codeward.finetune.train import NotEnoughData, TrainConfig, choose_method
+
+from teach_data import teach_snippets
 
 
 def test_training_changes_parameters_and_logs_loss(trained_models, tiny_hf_dir):
@@ -60,7 +61,7 @@ def test_secret_detector():
 
 
 def test_method_choice(tmp_path):
-    from conftest import teach_pairs, write_pairs
+    from teach_data import teach_pairs, write_pairs
 
     ds = write_pairs(tmp_path / "ds", teach_pairs(), [])
     assert choose_method(TrainConfig(min_pairs=2), ds)[0] == "dpo"
