@@ -87,7 +87,7 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-async def lsp_round_trips(model_dir: Path, rounds: int) -> dict:
+async def lsp_round_trips(model_dir: Path, rounds: int, prompt_tokens: int) -> dict:
     from lsprotocol import types
     from pygls.lsp.client import LanguageClient
 
@@ -97,8 +97,9 @@ async def lsp_round_trips(model_dir: Path, rounds: int) -> dict:
     t_spawn = time.perf_counter()
     await client.start_io(sys.executable, "-m", "codeward.server.cli", "serve", "--model",
                           str(model_dir), "--log-level", "WARNING")
-    await client.initialize_async(types.InitializeParams(capabilities=types.ClientCapabilities(),
-                                                         initialization_options={}))
+    await client.initialize_async(types.InitializeParams(
+        capabilities=types.ClientCapabilities(),
+        initialization_options={"codeward": {"context": {"max_prompt_tokens": prompt_tokens}}}))
     client.initialized(types.InitializedParams())
     uri = "file:///tmp/codeward-bench/decoder.py"
     version = 1
@@ -123,14 +124,46 @@ async def lsp_round_trips(model_dir: Path, rounds: int) -> dict:
     start_to_first = time.perf_counter() - t_spawn
     for point in single[:3] + multi[:3]:  # warm-up
         await request(*point)
+    # cold: every request at another place of the file (no cached prompt head)
     single_ms = [await request(*single[i % len(single)]) for i in range(rounds)]
     multi_ms = [await request(*multi[i % len(multi)]) for i in range(rounds)]
+
+    # typing: characters typed one by one at a place, a request after each keystroke
+    async def typing(points: list[tuple[int, int]]) -> list[float]:
+        nonlocal version, text
+        out = []
+        for line, col in points[: max(1, rounds // 8)]:
+            for ch in "value_x ":
+                lines = text.split("\n")
+                lines[line] = lines[line][:col] + ch + lines[line][col:]
+                col += 1
+                version += 1
+                client.text_document_did_change(types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(uri=uri,
+                                                                        version=version),
+                    content_changes=[types.TextDocumentContentChangePartial(
+                        range=types.Range(start=types.Position(line=line, character=col - 1),
+                                          end=types.Position(line=line, character=col - 1)),
+                        text=ch)]))
+                text = "\n".join(lines)
+                t0 = time.perf_counter()
+                await client.text_document_inline_completion_async(types.InlineCompletionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=types.Position(line=line, character=col),
+                    context=types.InlineCompletionContext(
+                        trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
+                out.append((time.perf_counter() - t0) * 1000)
+        return out
+
+    typing_single = await typing(single[::3])
+    typing_multi = await typing([(ln + 1, 8) for ln, _ in multi[::3]])
     status = await client.protocol.send_request_async("codeward/status", {})
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
     return {"start_to_first_completion_s": start_to_first, "first_request_ms": first,
-            "single_ms": single_ms, "multi_ms": multi_ms,
+            "single_ms": single_ms, "multi_ms": multi_ms, "typing_single_ms": typing_single,
+            "typing_multi_ms": typing_multi,
             "status_engine": getattr(status, "engine", None)}
 
 
@@ -188,6 +221,8 @@ def main() -> int:
     parser.add_argument("--hf", type=Path, help="its Hugging Face checkpoint")
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--prompt-tokens", type=int, default=1024,
+                        help="context.max_prompt_tokens of the server")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
     if args.model is None:
@@ -197,14 +232,16 @@ def main() -> int:
     from codeward.server.manifest import read_manifest
 
     manifest = read_manifest(model_dir)
-    lsp = asyncio.run(lsp_round_trips(model_dir, args.rounds))
+    lsp = asyncio.run(lsp_round_trips(model_dir, args.rounds, args.prompt_tokens))
     ratio = engine_ratio(model_dir, hf_dir, args.new_tokens, 12) if hf_dir else None
     print(f"model: {manifest.name}@{manifest.version} ({model_dir})")
     print(f"server start to first completion: {lsp['start_to_first_completion_s']:.2f} s")
-    for kind in ("single", "multi"):
-        ms = lsp[f"{kind}_ms"]
-        print(f"inline completion {kind}-line round trip: p50 {pct(ms, .5):.1f} ms, "
-              f"p95 {pct(ms, .95):.1f} ms (n={len(ms)})")
+    for key, what in (("single_ms", "single-line, cold"), ("multi_ms", "multi-line, cold"),
+                      ("typing_single_ms", "single-line, typing"),
+                      ("typing_multi_ms", "multi-line, typing")):
+        ms = lsp[key]
+        print(f"inline completion round trip, {what}: p50 {pct(ms, .5):.1f} ms, "
+              f"p95 {pct(ms, .95):.1f} ms (n={len(ms)}, prompt budget {args.prompt_tokens})")
     if ratio:
         print(f"engine, {ratio['prompt_tokens_mean']:.0f}-token prompts, {ratio['new_tokens']} "
               f"new tokens: CTranslate2 int8 {ratio['ct2_ms_median']:.1f} ms, transformers fp32 "

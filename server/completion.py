@@ -126,6 +126,7 @@ def run_completion(engine: Engine, pipeline: Pipeline, req: CompletionRequest,
             max_new_tokens=s.engine.max_new_tokens if multiline else s.engine.single_line_max_tokens,
             single_line=not multiline, candidates=s.engine.candidates,
             stop_when=block_ended if multiline and line_prefix is not None else None,
+            static_chars=prompt.static_chars,
         ),
         cancel,
     )

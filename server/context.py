@@ -35,6 +35,9 @@ class Prompt:
     suffix: str
     crossfile: str = ""
     sources: list[str] = field(default_factory=list)
+    static_chars: int = 0
+    """Length of the head of ``text`` that stays the same while the user types near the
+    cursor (the engine caches the model state for it; 0 = nothing to cache)."""
 
 
 @dataclass
@@ -108,6 +111,50 @@ def build_prompt(family: FimFamily, prefix: str, suffix: str, budgeter: Budgeter
     cross_cost = budgeter.count_tokens(crossfile) if crossfile else 0
     spare += max(0, budget.crossfile - cross_cost)
     prefix_part = budgeter.tail_within(prefix, budget.prefix + max(0, spare))
+    start = align_window_start(prefix, len(prefix) - len(prefix_part))
+    prefix_part = prefix[start:]
     full_prefix = crossfile + prefix_part
-    return Prompt(text=family.format(full_prefix, suffix_part), prefix=prefix_part,
-                  suffix=suffix_part, crossfile=crossfile, sources=sources or [])
+    text = family.format(full_prefix, suffix_part)
+    # The cacheable head: everything in the prompt up to a line of the prefix a few lines
+    # above the cursor (for suffix-first templates that includes the suffix).
+    static = 0
+    boundary = stable_boundary(prefix)
+    if boundary > start:
+        static = family.format("\0", suffix_part).index("\0") + len(crossfile) + boundary - start
+    return Prompt(text=text, prefix=prefix_part, suffix=suffix_part, crossfile=crossfile,
+                  sources=sources or [], static_chars=static)
+
+
+WINDOW_GRID = 16
+"""The prefix window starts on a line whose number is a multiple of this, so that its start
+(and the cached model state) moves only every WINDOW_GRID lines as the user types on."""
+STATIC_GRID = 8
+"""The cached head ends at a line start at least 2 lines above the cursor, on this grid."""
+
+
+def _line_start(text: str, line: int) -> int:
+    pos = 0
+    for _ in range(line):
+        pos = text.find("\n", pos) + 1
+        if pos == 0:
+            return len(text)
+    return pos
+
+
+def align_window_start(prefix: str, start: int) -> int:
+    """Move ``start`` forward to the next line on the WINDOW_GRID (never past the cursor's
+    own line)."""
+    if start <= 0:
+        return 0
+    line = prefix.count("\n", 0, start) + (0 if prefix[start - 1] == "\n" else 1)
+    aligned = -(-line // WINDOW_GRID) * WINDOW_GRID
+    pos = _line_start(prefix, aligned)
+    last_line_start = prefix.rfind("\n") + 1
+    return pos if start <= pos < last_line_start else start
+
+
+def stable_boundary(prefix: str) -> int:
+    """Offset in ``prefix`` where the part that stays stable while typing ends."""
+    cursor_line = prefix.count("\n")
+    line = ((cursor_line - 2) // STATIC_GRID) * STATIC_GRID
+    return _line_start(prefix, line) if line > 0 else 0

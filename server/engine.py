@@ -9,6 +9,7 @@ atomically: a request keeps the engine it started with.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 import threading
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 # Debugging aid: sleep this long at every decoding step, to emulate a large model on slow
 # hardware (used by the cancellation and stale-version tests). Off unless set.
 STEP_DELAY_ENV = "CODEWARD_DEBUG_STEP_DELAY_MS"
+MIN_STATIC_TOKENS = 64
+"""A shorter prompt head is not worth a cache entry."""
 
 
 @dataclass
@@ -36,12 +39,15 @@ class GenerationRequest:
     candidates: int = 1
     stop_when: Callable[[str], bool] | None = None
     """Checked on the decoded text each time a line ends; True stops that candidate."""
+    static_chars: int = 0
+    """Head of ``prompt`` whose model state may be cached across requests (0 = none)."""
 
 
 @dataclass
 class GenerationResult:
     texts: list[str]
     prompt_tokens: int = 0
+    cached_tokens: int = 0
     steps: int = 0
     cancelled: bool = False
     elapsed_ms: float = 0.0
@@ -55,11 +61,13 @@ class EngineStats:
     cancelled: int = 0
     last_steps: int = 0
     last_cancelled_steps: int = -1
+    cache_resets: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def as_dict(self) -> dict[str, int]:
         return {"requests": self.requests, "steps": self.steps, "cancelled": self.cancelled,
-                "last_steps": self.last_steps, "last_cancelled_steps": self.last_cancelled_steps}
+                "last_steps": self.last_steps, "last_cancelled_steps": self.last_cancelled_steps,
+                "cache_resets": self.cache_resets}
 
 
 def _resolve_device(device: str) -> str:
@@ -82,6 +90,9 @@ class Engine:
         if verify:
             verify_files(self.model_dir, self.manifest)
         self.family: FimFamily = get_family(self.manifest.family)
+        if self.manifest.fim_template and self.manifest.fim_template != self.family.template:
+            # the model declares its own order of the family's tokens (e.g. suffix first)
+            self.family = dataclasses.replace(self.family, template=self.manifest.fim_template)
         try:
             self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         except Exception as exc:
@@ -90,14 +101,16 @@ class Engine:
         compute_type = settings.compute_type if device == "cpu" or settings.compute_type != "int8" \
             else "int8_float16"
         ctranslate2.set_random_seed(settings.seed)
+        self._generator_args = dict(
+            device=device, compute_type=compute_type, inter_threads=settings.inter_threads,
+            intra_threads=settings.intra_threads)
         try:
-            self.generator = ctranslate2.Generator(
-                str(self.model_dir), device=device, compute_type=compute_type,
-                inter_threads=settings.inter_threads, intra_threads=settings.intra_threads,
-            )
+            self.generator = ctranslate2.Generator(str(self.model_dir), **self._generator_args)
         except Exception as exc:
             raise ModelError(f"{self.model_dir}: CTranslate2 cannot load the model ({exc})") from exc
         self.settings = settings
+        self._cache_lock = threading.Lock()
+        self._cached_heads: set[int] = set()
         vocab = self.tokenizer.get_vocab(with_added_tokens=True)
         self.end_tokens = [t for t in (*self.manifest.stop_tokens, *self.family.stop_tokens)
                            if t in vocab]
@@ -124,6 +137,38 @@ class Engine:
 
     def encode(self, text: str) -> list[str]:
         return self.tokenizer.encode(text, add_special_tokens=True).tokens
+
+    def split_static(self, text: str, static_chars: int) -> tuple[list[str], list[str]]:
+        """Tokens of ``text`` split into a cacheable head (the tokens that end within the
+        first ``static_chars`` characters) and the rest."""
+        enc = self.tokenizer.encode(text, add_special_tokens=True)
+        k = 0
+        if static_chars > 0:
+            for _, end in enc.offsets:
+                if end > static_chars:
+                    break
+                k += 1
+        if k < MIN_STATIC_TOKENS or k == len(enc.tokens):
+            return [], enc.tokens
+        return enc.tokens[:k], enc.tokens[k:]
+
+    def _generator_for(self, head: list[str]):  # type: ignore[no-untyped-def]
+        """The generator to use; a fresh one when the prompt-head cache is full (CTranslate2
+        keeps one model state per distinct static prompt and never evicts)."""
+        if not head:
+            return self.generator
+        key = hash(tuple(head))
+        with self._cache_lock:
+            if key not in self._cached_heads:
+                if len(self._cached_heads) >= self.settings.prompt_cache_entries:
+                    import ctranslate2
+
+                    self.generator = ctranslate2.Generator(str(self.model_dir),
+                                                           **self._generator_args)
+                    self._cached_heads.clear()
+                    self.stats.cache_resets += 1
+                self._cached_heads.add(key)
+            return self.generator
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
@@ -168,7 +213,12 @@ class Engine:
                  cancelled: threading.Event | None = None) -> GenerationResult:
         cancel = cancelled or threading.Event()
         start = time.perf_counter()
-        prompt = self.encode(request.prompt)
+        head: list[str] = []
+        if self.settings.prompt_cache and request.static_chars:
+            head, prompt = self.split_static(request.prompt, request.static_chars)
+        else:
+            prompt = self.encode(request.prompt)
+        generator = self._generator_for(head)
         n = max(1, request.candidates)
         collected: list[list[int]] = [[] for _ in range(n)]
         steps = 0
@@ -207,10 +257,12 @@ class Engine:
                 end_token=self.end_tokens or None, beam_size=1,
                 callback=lambda step, o=offset: callback(_Shift(step, o)),
             )
+            if head:
+                base["static_prompt"] = head
             if greedy:
-                results = self.generator.generate_batch([prompt] * count, sampling_topk=1, **base)
+                results = generator.generate_batch([prompt] * count, sampling_topk=1, **base)
             else:
-                results = self.generator.generate_batch(
+                results = generator.generate_batch(
                     [prompt] * count, sampling_topk=40, sampling_topp=0.95,
                     sampling_temperature=self.settings.temperature, **base)
             for i, _ in enumerate(results):
@@ -224,7 +276,8 @@ class Engine:
                 self.stats.cancelled += 1
                 self.stats.last_cancelled_steps = steps
         return GenerationResult(
-            texts=[] if was_cancelled else texts, prompt_tokens=len(prompt), steps=steps,
+            texts=[] if was_cancelled else texts, prompt_tokens=len(head) + len(prompt),
+            steps=steps, cached_tokens=len(head),
             cancelled=was_cancelled, elapsed_ms=(time.perf_counter() - start) * 1000,
             model=self.label,
         )

@@ -52,13 +52,19 @@ class EngineSettings:
     """Candidates per request: the first is greedy, the rest sampled."""
     temperature: float = 0.8
     seed: int = 0
+    prompt_cache: bool = True
+    """Cache the model state of the prompt's stable head (the file above the cursor's
+    neighbourhood) across keystrokes."""
+    prompt_cache_entries: int = 4
+    """Distinct cached heads kept (each costs a few MB for a small model, more for a large
+    one); when full, the cache starts over."""
 
     def validate(self) -> list[str]:
         errors = []
         if self.device not in ("cpu", "cuda", "auto"):
             errors.append("engine.device: expected 'cpu', 'cuda' or 'auto'")
         for name in ("inter_threads", "intra_threads", "max_queue", "max_new_tokens",
-                     "single_line_max_tokens", "candidates"):
+                     "single_line_max_tokens", "candidates", "prompt_cache_entries"):
             if getattr(self, name) < 1:
                 errors.append(f"engine.{name}: must be at least 1")
         return errors

@@ -123,3 +123,64 @@ def test_exclude_globs(path: str, excluded: bool) -> None:
     from codeward.server.settings import ContextSettings
 
     assert context.is_excluded(path, ContextSettings().exclude) is excluded
+
+
+def test_stable_head_survives_typing(engine: Engine) -> None:
+    """Typing on the cursor's line (or a few lines further) keeps the cacheable head and the
+    window start the same, so the engine reuses the cached model state."""
+    doc = "".join(f"value_{i} = compute({i})\n" for i in range(300))
+    budget = context.split_budget(256, 0.25, 0.0)
+    heads = set()
+    starts = set()
+    for typed in ("", "x", "x = 1", "x = 1\ny", "x = 1\ny = 2\nz"):
+        prefix = doc + typed
+        prompt = context.build_prompt(engine.family, prefix, "\nrest()\n", engine, budget)
+        assert prompt.static_chars > 0
+        heads.add(prompt.text[: prompt.static_chars])
+        starts.add(prompt.prefix[:40])
+        assert engine.count_tokens(prompt.prefix) <= budget.prefix + budget.suffix
+    assert len(heads) == 1 and len(starts) == 1
+
+
+def test_cached_head_gives_the_same_tokens(engine: Engine) -> None:
+    from codeward.server.engine import GenerationRequest
+
+    prefix = "".join(f"value_{i} = compute({i})\n" for i in range(200)) + "def add(a, b):\n    "
+    budget = context.split_budget(512, 0.25, 0.0)
+    prompt = context.build_prompt(engine.family, prefix, "\n", engine, budget)
+    head, rest = engine.split_static(prompt.text, prompt.static_chars)
+    assert len(head) >= 64 and head + rest == engine.encode(prompt.text)
+    plain = engine.generate(GenerationRequest(prompt=prompt.text, max_new_tokens=8))
+    cached = [engine.generate(GenerationRequest(prompt=prompt.text, max_new_tokens=8,
+                                                static_chars=prompt.static_chars))
+              for _ in range(2)]
+    assert cached[0].cached_tokens == len(head)
+    assert cached[0].texts == cached[1].texts == plain.texts
+
+
+def test_prompt_cache_is_bounded(tiny_model_dir: Path) -> None:
+    from codeward.server.engine import GenerationRequest
+
+    e = Engine(tiny_model_dir, EngineSettings(prompt_cache_entries=2))
+    try:
+        for i in range(5):
+            prefix = "".join(f"v_{j} = f({j + 100 * i})\n" for j in range(60)) + "x = "
+            budget = context.split_budget(512, 0.25, 0.0)
+            prompt = context.build_prompt(e.family, prefix, "\n", e, budget)
+            e.generate(GenerationRequest(prompt=prompt.text, max_new_tokens=2,
+                                         static_chars=prompt.static_chars))
+        assert e.stats.cache_resets == 2 and len(e._cached_heads) == 1
+    finally:
+        e.close()
+
+
+def test_suffix_first_template_caches_suffix_and_prefix_head(engine: Engine) -> None:
+    import dataclasses
+
+    spm = dataclasses.replace(engine.family, template="{pre}{suf}{suffix}{mid}{prefix}")
+    doc = "".join(f"value_{i} = compute({i})\n" for i in range(100)) + "x = "
+    prompt = context.build_prompt(spm, doc, "\nrest()\n", engine,
+                                  context.split_budget(512, 0.25, 0.0))
+    head = prompt.text[: prompt.static_chars]
+    assert head.startswith("<fim_prefix><fim_suffix>\nrest()\n<fim_middle>")
+    assert head.endswith("\n") and doc[: len(doc) - 4].endswith(head.split("<fim_middle>")[1])
