@@ -144,6 +144,8 @@ def convert(hf_dir: Path, out_dir: Path, *, quantization: str = "int8", family: 
         manifest = Manifest(
             family=fam, name=name or hf_dir.name, version=version or "1",
             model_type=model_type, vocab_size=int(config.get("vocab_size") or len(tokens)),
+            context_length=int(config.get("max_position_embeddings") or config.get("n_positions")
+                               or config.get("seq_length") or 0),
             quantization=quantization, stop_tokens=[t for t in fim.stop_tokens if t in tokens],
             fim_template=fim.template, source=str(hf_dir.resolve()),
             source_sha256=_source_checksum(hf_dir), files=files,

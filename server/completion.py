@@ -108,8 +108,11 @@ def run_completion(engine: Engine, pipeline: Pipeline, req: CompletionRequest,
     else:
         multiline = s.completion.multiline == "always"
     result.multiline = multiline
-    budget = context.split_budget(s.context.max_prompt_tokens, s.context.suffix_share,
-                                  s.context.crossfile_share)
+    max_new = s.engine.max_new_tokens if multiline else s.engine.single_line_max_tokens
+    total = s.context.max_prompt_tokens
+    if engine.manifest.context_length:  # prompt + completion must fit the model's positions
+        total = min(total, engine.manifest.context_length - max_new)
+    budget = context.split_budget(total, s.context.suffix_share, s.context.crossfile_share)
     crossfile, sources = context.crossfile_snippets(
         req.path, req.language, req.others, engine, budget.crossfile, s.context.exclude)
     prompt = context.build_prompt(engine.family, prefix, suffix, engine, budget, crossfile,
@@ -123,7 +126,7 @@ def run_completion(engine: Engine, pipeline: Pipeline, req: CompletionRequest,
     gen = engine.generate(
         GenerationRequest(
             prompt=prompt.text,
-            max_new_tokens=s.engine.max_new_tokens if multiline else s.engine.single_line_max_tokens,
+            max_new_tokens=max_new,
             single_line=not multiline, candidates=s.engine.candidates,
             stop_when=block_ended if multiline and line_prefix is not None else None,
             static_chars=prompt.static_chars,

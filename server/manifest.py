@@ -24,6 +24,8 @@ class Manifest:
     version: str = "0"
     model_type: str = ""
     vocab_size: int = 0
+    context_length: int = 0
+    """Positions the model was trained for (0 = unknown); prompts are kept within it."""
     quantization: str = "int8"
     stop_tokens: list[str] = field(default_factory=list)
     fim_template: str = ""

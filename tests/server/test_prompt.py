@@ -185,3 +185,24 @@ def test_suffix_first_template_caches_suffix_and_prefix_head(engine: Engine) -> 
     assert head.startswith("<fim_prefix><fim_suffix>\nrest()\n<fim_middle>")
     cached_prefix = head.split("<fim_middle>")[1]
     assert cached_prefix in doc and cached_prefix.endswith("value_95 = compute(95)\n")
+
+
+def test_prompt_fits_the_models_positions(tiny_model_dir: Path) -> None:
+    import threading
+
+    from codeward.analyzers.pipeline import Pipeline
+    from codeward.server.completion import CompletionRequest, run_completion
+    from codeward.server.settings import Settings
+
+    e = Engine(tiny_model_dir, EngineSettings())
+    e.manifest.context_length = 200
+    settings = Settings()
+    settings.context.max_prompt_tokens = 1000
+    text = "".join(f"value_{i} = compute({i})\n" for i in range(300)) + "x = "
+    req = CompletionRequest(uri="file:///t.py", path="", language="python", version=1, text=text,
+                            offset=len(text), settings=settings)
+    try:
+        result = run_completion(e, Pipeline.from_settings({}, {}), req, threading.Event(), "id")
+        assert 100 < result.prompt_tokens <= 200 - settings.engine.single_line_max_tokens
+    finally:
+        e.close()
