@@ -41,6 +41,8 @@ license findings do)."""
 class DatasetConfig:
     family: str = "codeward"
     """FIM family of the model to train (its template builds the prompt)."""
+    template: str = ""
+    """The model's own FIM template (its manifest's ``fim_template``), if it differs."""
     max_prefix_chars: int = 1500
     """Prefix kept in a prompt (its tail)."""
     max_suffix_chars: int = 400
@@ -114,9 +116,10 @@ class DatasetReport:
 
 
 def _prompt(family: str, prefix: str, suffix: str, cfg: DatasetConfig) -> str:
-    from codeward.server.fim import get_family
+    from codeward.server.fim import get_family, with_template
 
-    return get_family(family).format(prefix[-cfg.max_prefix_chars:], suffix[: cfg.max_suffix_chars])
+    fam = with_template(get_family(family), cfg.template)
+    return fam.format(prefix[-cfg.max_prefix_chars:], suffix[: cfg.max_suffix_chars])
 
 
 _STYLE: set[str] | None = None

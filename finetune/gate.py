@@ -187,10 +187,9 @@ def exact_match(model_dir: Path, snippets: list[tuple[str, str]], cfg: GateConfi
 def _generate_probes(model_dir: Path, rows: list[dict[str, Any]], cfg: GateConfig,
                      family: str) -> list[tuple[dict[str, Any], str]]:
     from codeward.server.engine import GenerationRequest
-    from codeward.server.fim import get_family
 
     engine = _engine(model_dir)
-    fam = get_family(family)
+    fam = engine.family  # the model's own template (family and manifest)
     out = []
     for row in rows:
         res = engine.generate(GenerationRequest(prompt=fam.format(row["prefix"], row["suffix"]),

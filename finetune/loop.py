@@ -75,6 +75,7 @@ def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
 
     manifest = read_manifest(base_dir / "model")
     cfg.dataset.family = manifest.family
+    cfg.dataset.template = manifest.fim_template
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     work = Path(cfg.work_dir) if cfg.work_dir else reg.root_of(cfg.registry) / "work"
     work = work / stamp

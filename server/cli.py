@@ -72,9 +72,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
-    from .oneshot import complete_file
-
     from .manifest import ModelError
+    from .oneshot import complete_file
 
     file, line, col = _parse_location(args.location)
     try:

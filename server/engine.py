@@ -9,7 +9,6 @@ atomically: a request keeps the engine it started with.
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import logging
 import os
 import threading
@@ -18,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fim import FimFamily, get_family
+from .fim import FimFamily, get_family, with_template
 from .manifest import Manifest, ModelError, read_manifest, verify_files
 from .settings import EngineSettings
 
@@ -90,9 +89,8 @@ class Engine:
         if verify:
             verify_files(self.model_dir, self.manifest)
         self.family: FimFamily = get_family(self.manifest.family)
-        if self.manifest.fim_template and self.manifest.fim_template != self.family.template:
-            # the model declares its own order of the family's tokens (e.g. suffix first)
-            self.family = dataclasses.replace(self.family, template=self.manifest.fim_template)
+        # the model may declare its own order of the family's tokens (e.g. suffix first)
+        self.family = with_template(self.family, self.manifest.fim_template)
         try:
             self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         except Exception as exc:

@@ -8,6 +8,7 @@ prefix of prompt + completion.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -114,3 +115,11 @@ def get_family(name: str) -> FimFamily:
         raise ValueError(
             f"unknown FIM family {name!r}; known: {', '.join(sorted(FAMILIES))}"
         ) from None
+
+
+def with_template(family: FimFamily, template: str) -> FimFamily:
+    """The family with a model's own order of its tokens (a manifest's ``fim_template``,
+    e.g. suffix first for a model trained that way)."""
+    if template and template != family.template:
+        return dataclasses.replace(family, template=template)
+    return family

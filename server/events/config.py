@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+
 from codeward.server.settings import _merge_into
 
 APP = "codeward"

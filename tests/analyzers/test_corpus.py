@@ -6,9 +6,9 @@ suggestions are still shown; their rate is printed too.
 
 from __future__ import annotations
 
-from cases import BENIGN, CASES, UNSAFE
-
 from codeward.analyzers.contract import VetContext
+
+from cases import BENIGN, CASES, UNSAFE
 
 
 def test_corpus_size():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from codeward.server.completion import Candidate, CompletionRequest, CompletionResult
 from codeward.server.events import NullRecorder, open_recorder
 from codeward.server.events.config import parse

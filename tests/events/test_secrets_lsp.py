@@ -10,9 +10,11 @@ import os
 import sys
 from pathlib import Path
 
-from codeward.server.cli import main as codeward_main
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
+
+from codeward.server.cli import main as codeward_main
+
 from synthetic import KINDS, secrets
 
 HERE = Path(__file__).parent

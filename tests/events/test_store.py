@@ -6,6 +6,7 @@ import time
 import uuid
 
 import pytest
+
 from codeward.server.events.store import MIGRATIONS, SCHEMA_VERSION, StoreError, open_store
 
 
