@@ -14,6 +14,7 @@ test-all:
 
 lint:
 	$(PY) -m ruff check .
+	PATH=$(dir $(PY)):$$PATH .ci/typecheck
 
 bench:
 	$(PY) bench/latency.py

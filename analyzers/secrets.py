@@ -56,6 +56,7 @@ def _plugins() -> list[tuple[str, Any]]:
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
     out = []
+    cls: Any
     for cls in get_mapping_from_secret_type_to_class().values():
         if cls.__name__ in _SKIP_PLUGINS:
             continue

@@ -20,6 +20,7 @@ import sysconfig
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 PERMISSIVE = {
     "mit", "mit-0", "bsd", "bsd-2-clause", "bsd-3-clause", "0bsd", "apache", "apache-2.0",
@@ -72,7 +73,8 @@ class Corpus:
         return [(f"{s.name}/{rel}", Path(s.root) / rel) for s in self.sources for rel in s.files]
 
     def split(self, heldout_share: float) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
-        train, held = [], []
+        train: list[tuple[str, Path]] = []
+        held: list[tuple[str, Path]] = []
         for key, path in self.items():
             (held if is_heldout(key, heldout_share) else train).append((key, path))
         return train, held
@@ -157,7 +159,7 @@ def installed_sources(skip: Iterable[str] = ("codeward",)) -> tuple[list[Source]
         if not name or name.lower() in seen:
             continue
         seen.add(name.lower())
-        meta = dist.metadata
+        meta: Any = dist.metadata  # an email.message.Message at run time
         expr = meta.get("License-Expression") or meta.get("License") or ""
         kind, lic = classify_license(expr, meta.get_all("Classifier") or [])
         if kind != "permissive":

@@ -231,8 +231,8 @@ class Developer:
         decisions = []
         for item in items:
             sugg = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
-            data = dict(item.command.arguments[0]) if item.command and item.command.arguments \
-                else {}
+            data = dict(item.command.arguments[0] or {}) if item.command \
+                and item.command.arguments else {}
             decisions.append((sugg, data, decide(sugg, real, self.cfg.min_partial)))
         if _flagged_findings(decisions[0][1].get("findings") or [], ignore_status=True):
             self.stats.insecure += 1

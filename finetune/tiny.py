@@ -77,7 +77,7 @@ def llama_config(vocab_size: int, hidden: int = 64, layers: int = 2, heads: int 
         vocab_size=vocab_size, hidden_size=hidden, intermediate_size=intermediate or hidden * 3,
         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
         max_position_embeddings=context, rms_norm_eps=1e-5, tie_word_embeddings=tie_embeddings,
-        bos_token_id=0, eos_token_id=0, pad_token_id=4, rope_theta=10000.0,
+        bos_token_id=0, eos_token_id=0, pad_token_id=4, rope_theta=10000.0,  # type: ignore[call-arg]
     )
 
 

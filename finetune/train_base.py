@@ -290,7 +290,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     model = LlamaForCausalLM(llama_config(vocab, hidden=cfg.hidden, layers=cfg.layers,
                                           heads=cfg.heads, kv_heads=cfg.kv_heads,
                                           intermediate=inter, context=cfg.context,
-                                          tie_embeddings=True)).to(device)
+                                          tie_embeddings=True)).to(device)  # type: ignore[arg-type]
     params = sum(p.numel() for p in model.parameters())
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
