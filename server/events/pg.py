@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from .config import redact_url
-from .store import COLUMNS, MIGRATIONS, SCHEMA_VERSION, Store, StoreError
+from .store import COLUMNS, Store, StoreError, migrate
 
 logger = logging.getLogger(__name__)
 
@@ -48,20 +48,12 @@ class PostgresStore(Store):
         with self.conn.transaction():
             cur = self.conn.cursor()
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_ID,))
-            cur.execute("CREATE TABLE IF NOT EXISTS codeward_schema (version INTEGER NOT NULL)")
-            cur.execute("SELECT version FROM codeward_schema")
-            row = cur.fetchone()
-            if row is None:
-                cur.execute("INSERT INTO codeward_schema VALUES (0)")
-            version = row[0] if row else 0
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"schema version {version} is newer than this codeward "
-                                 f"({SCHEMA_VERSION}); upgrade codeward")
-            for number, steps in MIGRATIONS:
-                if number > version:
-                    for sql in steps["postgresql"]:
-                        cur.execute(sql)
-                    cur.execute("UPDATE codeward_schema SET version = %s", (number,))
+
+            def run(sql: str, params: tuple[Any, ...]) -> list[Any]:
+                cur.execute(sql, params)
+                return cur.fetchall() if cur.description is not None else []
+
+            migrate(run, "postgresql", redact_url(self.url))
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self.conn.transaction():

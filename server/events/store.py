@@ -86,6 +86,28 @@ class StoreError(Exception):
     pass
 
 
+def migrate(run: Any, dialect: str, where: str = "codeward") -> None:
+    """Bring the schema to SCHEMA_VERSION inside the caller's transaction.
+
+    ``run(sql, params)`` executes one statement and returns its rows (``[]`` when it returns
+    none); ``dialect`` picks the statements of MIGRATIONS and the parameter style."""
+    set_version = {"sqlite": "UPDATE codeward_schema SET version = ?",
+                   "postgresql": "UPDATE codeward_schema SET version = %s"}[dialect]
+    run("CREATE TABLE IF NOT EXISTS codeward_schema (version INTEGER NOT NULL)", ())
+    rows = run("SELECT version FROM codeward_schema", ())
+    if not rows:
+        run("INSERT INTO codeward_schema VALUES (0)", ())
+    version = rows[0][0] if rows else 0
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{where}: schema version {version} is newer than this codeward "
+                         f"({SCHEMA_VERSION}); upgrade codeward")
+    for number, steps in MIGRATIONS:
+        if number > version:
+            for sql in steps[dialect]:
+                run(sql, ())
+            run(set_version, (number,))
+
+
 def to_columns(row: dict[str, Any]) -> tuple[Any, ...]:
     data = {k: v for k, v in row.items() if k not in COLUMNS and k != "seq"}
     return (*(row.get(c) for c in COLUMNS), json.dumps(data, ensure_ascii=False))
@@ -230,19 +252,8 @@ class SQLiteStore(Store):
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
-            c.execute("CREATE TABLE IF NOT EXISTS codeward_schema (version INTEGER NOT NULL)")
-            row = c.execute("SELECT version FROM codeward_schema").fetchone()
-            if row is None:
-                c.execute("INSERT INTO codeward_schema VALUES (0)")
-            version = row[0] if row else 0
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: schema version {version} is newer than this "
-                                 f"codeward ({SCHEMA_VERSION}); upgrade codeward")
-            for number, steps in MIGRATIONS:
-                if number > version:
-                    for sql in steps["sqlite"]:
-                        c.execute(sql)
-                    c.execute("UPDATE codeward_schema SET version = ?", (number,))
+            migrate(lambda sql, params: c.execute(sql, params).fetchall(), "sqlite",
+                    str(self.path))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
