@@ -117,7 +117,19 @@ class LicenseAnalyzer(BaseAnalyzer):
         self._worker: LicenseWorker | None = None
         self._lock = threading.Lock()
 
+    MISSING = ("scancode-toolkit is not installed, so licenses are not checked: "
+               "pip install 'codeward[license]'")
+
+    @staticmethod
+    def available() -> bool:
+        import importlib.util
+
+        return importlib.util.find_spec("licensedcode") is not None
+
     def warm_up(self) -> None:
+        if not self.available():
+            logger.warning("%s", self.MISSING)
+            return
         with self._lock:
             if self.in_process:
                 if self._index is None:
@@ -160,6 +172,9 @@ class LicenseAnalyzer(BaseAnalyzer):
             return Verdict(status="warming", detail=f"license worker restarting ({exc})")
 
     def analyze(self, ctx: VetContext, options: LicenseOptions) -> Verdict:
+        if not self.available():
+            # like a still-loading index: `vetting.on_warming` decides (default: annotate)
+            return Verdict(status="warming", detail=self.MISSING)
         before = ctx.prefix.split("\n")[-_CONTEXT_LINES:]
         head = "\n".join(before[:-1])
         query = (head + "\n" if head else "") + before[-1] + ctx.suggestion

@@ -232,6 +232,8 @@ class Pipeline:
                 state = "ready"
             elif state == "ready" and not analyzer.is_ready():
                 state = "warming"  # e.g. the license worker is being restarted
+            if not getattr(analyzer, "available", lambda: True)():
+                state = "unavailable"  # a dependency is not installed (an extra)
             out[name] = state
         return out
 

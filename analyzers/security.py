@@ -22,6 +22,9 @@ from .rules import pattern_findings
 from .source import python_source
 
 logger = logging.getLogger(__name__)
+# bandit's plugin loader logs an ERROR at every start for its optional SARIF formatter,
+# which Codeward never uses.
+logging.getLogger("stevedore.extension").setLevel(logging.CRITICAL)
 
 _SUPPRESS = re.compile(r"#.*?\b(nosec|noqa)\b", re.IGNORECASE)
 _LEVELS = ("low", "medium", "high")
