@@ -163,16 +163,5 @@ def convert(hf_dir: Path, out_dir: Path, *, quantization: str = "int8", family: 
     return manifest
 
 
-def model_info(model_dir: Path) -> dict:
-    from codeward.server.manifest import read_manifest
-
-    manifest = read_manifest(model_dir)
-    size = sum(p.stat().st_size for p in model_dir.iterdir() if p.is_file())
-    info = json.loads(manifest.to_json())
-    info["directory"] = str(model_dir)
-    info["size_bytes"] = size
-    return info
-
-
 def main_progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)

@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codeward.server.events.survival import common_prefix
+
 from . import corpus as corpus_mod
 
 
@@ -87,15 +89,6 @@ def edit_similarity(a: str, b: str) -> float:
     if not a and not b:
         return 1.0
     return 1.0 - levenshtein(a, b) / max(len(a), len(b))
-
-
-def common_prefix(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def heldout_files(cfg: EvalConfig) -> list[tuple[str, Path]]:

@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codeward.server.events.survival import common_prefix
+
 from .dataset import _flagged_findings
 
 logger = logging.getLogger(__name__)
@@ -96,15 +98,6 @@ class SimStats:
             "latency_p50_ms": statistics.median(lat) if lat else 0.0,
             "latency_p95_ms": lat[int(0.95 * (len(lat) - 1))] if lat else 0.0,
         }
-
-
-def common_prefix(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def decide(suggestion: str, real: str, min_partial: int) -> tuple[str, int, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from functools import cache
+from functools import cache, lru_cache
 
 from tree_sitter import Language, Node, Parser
 
@@ -87,12 +87,14 @@ def _header(node: Node, source: bytes) -> str:
     return source[node.start_byte:end].decode("utf-8", "replace").strip()
 
 
-def outline(text: str, lang: str, max_items: int = 60) -> list[str]:
+@lru_cache(maxsize=64)
+def outline(text: str, lang: str, max_items: int = 60) -> tuple[str, ...]:
     """Imports and definition signatures (classes with their method signatures) of a
-    document, in source order. Empty when the grammar is missing."""
+    document, in source order. Empty when the grammar is missing. Cached: other open
+    documents rarely change between two completions, so they are not re-parsed each time."""
     tree = parse(text, lang)
     if tree is None:
-        return []
+        return ()
     source = text.encode("utf-8")
     lines: list[str] = []
 
@@ -119,4 +121,4 @@ def outline(text: str, lang: str, max_items: int = 60) -> list[str]:
                     visit(body, indent + "    ")
 
     visit(tree.root_node, "")
-    return lines
+    return tuple(lines)
