@@ -216,6 +216,8 @@ class Pipeline:
                 self._warm[name] = "ready"
                 logger.info("analyzer %s ready in %.1f s", name, time.perf_counter() - start)
             except Exception as exc:
+                if self._closed:  # closed while warming (e.g. a one-shot command ended)
+                    return
                 logger.exception("analyzer %s failed to warm up", name)
                 self._warm[name] = f"error: {exc}"
 
