@@ -294,3 +294,24 @@ class PipelineResult:
                 "findings": [f.to_dict() for f in self.findings],
                 "statuses": dict(self.statuses), "elapsed_ms": self.elapsed_ms,
                 "timings_ms": dict(self.timings_ms)}
+
+
+class Vetter(Protocol):
+    """What the completion service vets through: the :class:`~.pipeline.Pipeline`, or
+    :class:`~.pipeline.FailClosedVetter` when the pipeline cannot start."""
+
+    def vet(self, ctx: VetContext) -> PipelineResult: ...
+
+    def status(self) -> dict[str, str]:
+        """Analyzer name -> ready, warming, disabled, unavailable or ``error: ...``."""
+        ...
+
+    def prepare(self, path: str | None, language: str, background: bool = True) -> None:
+        """A document was opened: let analyzers start per-project work."""
+        ...
+
+    def wait_fast(self, timeout: float) -> bool:
+        """Wait until the analyzers that are not warmed in the background are ready."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,7 +1,9 @@
 """One completion, from document text to vetted candidates. No protocol types here.
 
-``CompletionService.complete`` is the async entry point used by the LSP handlers: it bounds
-the queue, reuses the last suggestion while the user types into it, runs
+``CompletionService.complete`` is the async entry point used by the LSP handlers: it gates
+the request (completion off, other language, excluded file: an empty answer), waits once for
+the model and the fast analyzers, bounds the queue, reuses the last suggestion while the
+user types into it, runs
 ``run_completion`` (prompt -> generate -> clean -> vet) in a worker thread, and turns
 ``asyncio`` cancellation into a flag the decoder sees at its next step.
 """
@@ -15,13 +17,11 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from codeward.analyzers.contract import VetContext
-from codeward.analyzers.pipeline import Pipeline
+from codeward.analyzers.contract import VetContext, Vetter
 
 from . import context, postprocess
 from .engine import Engine, EngineHost, GenerationRequest
@@ -84,7 +84,7 @@ class CompletionResult:
         return asdict(self)
 
 
-def _vet(pipeline: Pipeline, req: CompletionRequest, text: str) -> Candidate:
+def _vet(pipeline: Vetter, req: CompletionRequest, text: str) -> Candidate:
     ctx = VetContext(
         prefix=req.prefix, suggestion=text, suffix=req.suffix, uri=req.uri,
         language=req.language, version=req.version, path=req.path or None,
@@ -96,7 +96,7 @@ def _vet(pipeline: Pipeline, req: CompletionRequest, text: str) -> Candidate:
                      statuses=dict(result.statuses), raw=text)
 
 
-def run_completion(engine: Engine, pipeline: Pipeline, req: CompletionRequest,
+def run_completion(engine: Engine, pipeline: Vetter, req: CompletionRequest,
                    cancel: threading.Event, completion_id: str) -> CompletionResult:
     """Prompt, generate, clean, vet. Runs in a worker thread; blocking."""
     s = req.settings
@@ -169,15 +169,32 @@ class _Shown:
     result_id: str
 
 
-class CompletionService:
-    """Bounded, cancellable, cached completions over an ``EngineHost``."""
+def gate(req: CompletionRequest) -> str:
+    """Why no completion is made for this request ("" when one is): ``disabled`` (completion
+    off, or a language not in ``completion.languages``) or ``excluded`` (``context.exclude``)."""
+    langs = req.settings.completion.languages
+    if not req.settings.completion.enabled or ("*" not in langs and req.language not in langs):
+        return "disabled"
+    if context.is_excluded(req.path, req.settings.context.exclude):
+        return "excluded"
+    return ""
 
-    def __init__(self, host: EngineHost, pipeline: Pipeline,
+
+class CompletionService:
+    """Gated, bounded, cancellable, cached completions over an ``EngineHost``.
+
+    ``loading`` is done once the model has loaded (or failed to); the first completion
+    waits for it and for the pipeline's fast analyzers (about a second after start)."""
+
+    def __init__(self, host: EngineHost, pipeline: Vetter,
                  on_result: Callable[[CompletionRequest, CompletionResult], None] | None = None,
-                 max_workers: int = 2, max_queue: int = 8) -> None:
+                 max_workers: int = 2, max_queue: int = 8,
+                 loading: Future[None] | None = None) -> None:
         self.host = host
         self.pipeline = pipeline
         self.on_result = on_result
+        self.loading = loading
+        self._vetting_ready = False
         self.executor = ThreadPoolExecutor(max_workers=max_workers,
                                            thread_name_prefix="codeward-gen")
         self.max_queue = max_queue
@@ -216,10 +233,24 @@ class CompletionService:
     def forget(self, uri: str) -> None:
         self._last.pop(uri, None)
 
+    async def _wait_ready(self) -> None:
+        if self.loading is not None and not self.loading.done():
+            await asyncio.wrap_future(self.loading)
+        if not self._vetting_ready:
+            await asyncio.get_running_loop().run_in_executor(None, self.pipeline.wait_fast, 20.0)
+            self._vetting_ready = True
+
     async def complete(self, req: CompletionRequest,
                        is_current: Callable[[], bool]) -> CompletionResult:
+        """The vetted completion for ``req``; ``is_current`` says whether the document is
+        still at the request's version (a result for an older one is never shown). Gated
+        requests are answered empty and neither remembered nor recorded."""
         start = time.perf_counter()
         cid = uuid.uuid4().hex
+        skip = gate(req)
+        if skip:
+            return CompletionResult(id=cid, uri=req.uri, version=req.version, reason=skip)
+        await self._wait_ready()
         engine = self.host.engine
         if engine is None:
             return CompletionResult(id=cid, uri=req.uri, version=req.version, reason="no-model")
@@ -278,11 +309,3 @@ def document_path(uri: str) -> str:
         return to_fs_path(uri) or ""
     return ""
 
-
-def project_root(path: str) -> str | None:
-    if not path:
-        return None
-    for folder in Path(path).parents:
-        if (folder / ".git").exists() or (folder / "pyproject.toml").exists():
-            return str(folder)
-    return None

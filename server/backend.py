@@ -1,0 +1,126 @@
+"""The heavy half of a server: engine host, vetting pipeline, event recorder and the
+completion service over them. No protocol types here.
+
+One ``Backend`` can serve several protocol connections (``lsp.create_server(backend=...)``):
+it is started once, by the first ``initialize``; the model loads in a background thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, Literal
+
+from codeward.analyzers.contract import Vetter
+from codeward.analyzers.pipeline import FailClosedVetter, Pipeline
+
+from . import __version__, models
+from .completion import CompletionRequest, CompletionResult, CompletionService
+from .engine import EngineHost
+from .events import NullRecorder, Recorder, open_recorder
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Level = Literal["error", "warning"]
+Show = Callable[[str, Level], None]
+"""Tells the user something once (the server shows it as a window message)."""
+
+
+class Backend:
+    def __init__(self, model_override: str | None = None) -> None:
+        self.model_override = model_override
+        self.host: EngineHost | None = None
+        self.pipeline: Vetter | None = None
+        self.recorder: Recorder = NullRecorder()
+        self.service: CompletionService | None = None
+        self.loading: Future[None] | None = None
+        self.model_error = ""
+        self._lock = threading.Lock()
+
+    @property
+    def started(self) -> bool:
+        return self.service is not None
+
+    def start(self, settings: Settings, show: Show) -> None:
+        """Build the pipeline, the recorder and the service; load the model in the
+        background (the first completion waits for it). A second call does nothing."""
+        with self._lock:
+            if self.started:
+                return
+            self.host = EngineHost(settings.engine)
+            try:
+                self.pipeline = Pipeline.from_settings(settings.analyzers, settings.vetting)
+            except Exception as exc:
+                logger.exception("vetting pipeline failed to start; every suggestion is withheld")
+                show(f"codeward: vetting unavailable ({exc}); suggestions are withheld", "error")
+                self.pipeline = FailClosedVetter(str(exc))
+            try:
+                self.recorder = open_recorder(settings)
+            except Exception as exc:
+                logger.exception("event store unavailable; events are not recorded")
+                show(f"codeward: event store unavailable: {exc}", "error")
+            self.loading = Future()
+            self.service = CompletionService(
+                self.host, self.pipeline, on_result=self._record,
+                max_workers=settings.engine.inter_threads, max_queue=settings.engine.max_queue,
+                loading=self.loading,
+            )
+        threading.Thread(target=self._load_model, args=(settings, show), daemon=True,
+                         name="codeward-load").start()
+
+    def _load_model(self, settings: Settings, show: Show) -> None:
+        assert self.host is not None and self.loading is not None
+        try:
+            model_dir = models.resolve_model_dir(self.model_override or settings.model.path,
+                                                 settings.model.registry)
+            self.host.load(model_dir)
+            models.start_watch(self, settings)
+        except Exception as exc:
+            self.model_error = str(exc)
+            logger.error("no model: %s", exc)
+            show(f"codeward: no model can be served: {exc}", "error")
+        finally:
+            self.loading.set_result(None)
+
+    def _record(self, req: CompletionRequest, result: CompletionResult) -> None:
+        self.recorder.completion({"request": req, "result": result})
+
+    @property
+    def completions(self) -> CompletionService:
+        if self.service is None:
+            raise RuntimeError("the backend has not been started (no initialize yet)")
+        return self.service
+
+    def prepare(self, path: str | None, language: str) -> None:
+        if self.pipeline is not None:
+            self.pipeline.prepare(path, language)
+
+    def forget(self, uri: str) -> None:
+        if self.service is not None:
+            self.service.forget(uri)
+
+    def status(self) -> dict[str, Any]:
+        """``codeward/status``: model, engine counters, analyzer states, event counters."""
+        engine = self.host.engine if self.host else None
+        return {
+            "version": __version__,
+            "model": engine.manifest.name if engine else None,
+            "model_version": engine.manifest.version if engine else None,
+            "model_dir": str(engine.model_dir) if engine else None,
+            "model_error": self.model_error or (self.host.error if self.host else ""),
+            "loading": bool(self.loading and not self.loading.done()),
+            "engine": engine.stats.as_dict() if engine else {},
+            "analyzers": self.pipeline.status() if self.pipeline else {},
+            "busy_rejections": self.service.busy_rejections if self.service else 0,
+            "events": self.recorder.stats(),
+        }
+
+    def close(self) -> None:
+        if self.service is not None:
+            self.service.close()
+        self.recorder.close()
+        if self.pipeline is not None:
+            self.pipeline.close()
