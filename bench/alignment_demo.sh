@@ -17,14 +17,14 @@ S='{"analyzers": {"license": {"enabled": false, "acknowledge_disabled": true}}}'
 start=$(date +%s)
 codeward model register "$MODEL" --hf "$HF" --registry "$W/registry" --promote
 codeward simulate --repo "$REPO" --files "${TRAIN_GLOB:?}" --registry "$W/registry" \
-  --events "$W/events.jsonl" --label train --out "$W/train.json" --settings "$S" \
+  --events "$W/events.jsonl" --label train -o "$W/train.json" --settings "$S" \
   --points-per-file "$POINTS"
 codeward simulate --repo "$REPO" --files "${TEST_GLOB:?}" --registry "$W/registry" \
-  --label before --out "$W/before.json" --settings "$S" --points-per-file "$POINTS"
+  --label before -o "$W/before.json" --settings "$S" --points-per-file "$POINTS"
 codeward finetune run --events "$W/events.jsonl" --registry "$W/registry" \
-  --json "$W/run.json" ${RUN_ARGS:-}
+  -o "$W/run.json" ${RUN_ARGS:-}
 codeward model list --registry "$W/registry"
 codeward simulate --repo "$REPO" --files "${TEST_GLOB:?}" --registry "$W/registry" \
-  --label after --out "$W/after.json" --settings "$S" --points-per-file "$POINTS" \
+  --label after -o "$W/after.json" --settings "$S" --points-per-file "$POINTS" \
   --compare "$W/before.json" --html "$W/compare.html"
 echo "cycle: $(( $(date +%s) - start )) s"

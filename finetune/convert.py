@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -161,7 +160,3 @@ def convert(hf_dir: Path, out_dir: Path, *, quantization: str = "int8", family: 
         shutil.rmtree(tmp, ignore_errors=True)
     say(f"done in {time.perf_counter() - t0:.1f} s: {out_dir}")
     return manifest
-
-
-def main_progress(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)

@@ -24,56 +24,56 @@ import logging
 import random
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .flags import option
+from .vetting import Vetter, flagged_rule, make_vetter
+
 logger = logging.getLogger(__name__)
-
-STYLE_ANALYZERS = ("style", "ruff")
-"""Findings from these analyzers do not make a chosen text unsafe (only security, secrets and
-license findings do)."""
-
 
 @dataclass
 class DatasetConfig:
-    family: str = "codeward"
-    """FIM family of the model to train (its template builds the prompt)."""
-    template: str = ""
-    """The model's own FIM template (its manifest's ``fim_template``), if it differs."""
-    max_prefix_chars: int = 1500
-    """Prefix kept in a prompt (its tail)."""
-    max_suffix_chars: int = 400
-    """Suffix kept in a prompt (its head)."""
-    min_shown_ms: float = 100.0
-    """Feedback for a suggestion shown for less than this is noise (or a bot): dropped."""
-    kept_threshold: float = 0.5
-    """Accepted, then less than this share of the accepted characters kept: a rejection."""
-    max_user_share: float = 0.25
-    """Largest share of rows one user may contribute (applies with 2+ users)."""
-    max_repo_share: float = 0.4
-    """Largest share of rows one repository may contribute (applies with 2+ repositories)."""
-    min_chars: int = 2
-    """Chosen or accepted texts shorter than this (stripped) are dropped."""
-    max_pairs_per_request: int = 4
-    heldout_fraction: float = 0.1
-    """Share of requests (by completion id hash) kept apart for the gate."""
-    vet: bool = True
-    """Re-vet every chosen text with the analyzers (on top of the serve-time findings)."""
-    seed: int = 0
+    family: str = option("codeward", "FIM family of the model to train (its template builds "
+                                     "the prompt); 'finetune run' takes the serving model's")
+    template: str = option("", "the model's own FIM template (its manifest's fim_template)",
+                           cli=False)
+    max_prefix_chars: int = option(1500, "prefix characters kept in a prompt (its tail)")
+    max_suffix_chars: int = option(400, "suffix characters kept in a prompt (its head)")
+    min_shown_ms: float = option(100.0, "feedback for a suggestion shown for less than this "
+                                        "many ms is noise (or a bot): dropped")
+    kept_threshold: float = option(0.5, "accepted, then less than this share of the accepted "
+                                        "characters kept: counted as a rejection")
+    max_user_share: float = option(0.25, "largest share of rows one user may contribute "
+                                         "(applies with 2+ users)")
+    max_repo_share: float = option(0.4, "largest share of rows one repository may contribute "
+                                        "(applies with 2+ repositories)")
+    min_chars: int = option(2, "chosen or accepted texts shorter than this (stripped) are "
+                               "dropped")
+    max_pairs_per_request: int = option(4, "preference pairs built from one request at most")
+    heldout_fraction: float = option(0.1, "share of requests (by completion id hash) kept "
+                                          "apart for the gate")
+    vet: bool = option(True, "do not re-vet chosen texts with the analyzers (rely on the "
+                             "serve-time findings only)")
+    seed: int = option(0, "seed of the per-user and per-repository sampling", cli=False)
 
     def __post_init__(self) -> None:
         for name in ("max_user_share", "max_repo_share", "kept_threshold"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
-                raise ValueError(f"DatasetConfig.{name}={value}: must be in (0, 1]")
+                raise ValueError(f"DatasetConfig.{name}={value}: must be in (0, 1], e.g. 0.25")
         if not 0.0 <= self.heldout_fraction < 1.0:
-            raise ValueError("DatasetConfig.heldout_fraction: must be in [0, 1)")
-        if self.min_shown_ms < 0 or self.max_prefix_chars < 1 or self.max_pairs_per_request < 1:
-            raise ValueError("DatasetConfig: min_shown_ms >= 0, max_prefix_chars >= 1 and "
-                             "max_pairs_per_request >= 1 are required")
+            raise ValueError(f"DatasetConfig.heldout_fraction={self.heldout_fraction}: must be "
+                             "in [0, 1), e.g. 0.1")
+        if self.min_shown_ms < 0:
+            raise ValueError(f"DatasetConfig.min_shown_ms={self.min_shown_ms}: must be >= 0")
+        for name in ("max_prefix_chars", "max_suffix_chars", "max_pairs_per_request"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"DatasetConfig.{name}={getattr(self, name)}: must be at "
+                                 "least 1")
 
 
 @dataclass
@@ -122,88 +122,8 @@ def _prompt(family: str, prefix: str, suffix: str, cfg: DatasetConfig) -> str:
     return fam.format(prefix[-cfg.max_prefix_chars:], suffix[: cfg.max_suffix_chars])
 
 
-_STYLE: set[str] | None = None
-_PIPELINE: Any = None
-
-
-def style_analyzers() -> set[str]:
-    """Names of style analyzers (their findings never make a text unsafe)."""
-    global _STYLE
-    if _STYLE is None:
-        _STYLE = set(STYLE_ANALYZERS)
-        try:
-            from codeward.analyzers.pipeline import discover
-
-            _STYLE |= {n for n, cls in discover().items()
-                       if getattr(cls, "category", "") == "style"}
-        except Exception:
-            logger.debug("analyzer categories unavailable", exc_info=True)
-    return _STYLE
-
-
-STATUS_RULES = "CW-VET-"
-"""Pipeline status findings (warming, timeout, error): the code was not checked."""
-
-
-def _flagged_findings(findings: Iterable[Any], ignore_status: bool = False) -> str:
-    """The rule id of the first security/secrets/license finding, or ''. With
-    ``ignore_status``, 'not checked' findings do not count (the caller re-vets)."""
-    style = style_analyzers()
-    for f in findings or []:
-        if not isinstance(f, dict):
-            f = f.to_dict() if hasattr(f, "to_dict") else dict(getattr(f, "__dict__", {}))
-        who = str(f.get("analyzer") or f.get("category") or f.get("source") or "").lower()
-        if who in style or str(f.get("category", "")).lower() == "style":
-            continue
-        if ignore_status and str(f.get("rule_id", "")).startswith(STATUS_RULES):
-            continue
-        return str(f.get("rule_id") or who or "finding")
-    return ""
-
-
-def offline_pipeline() -> Any:
-    """The analyzers for offline vetting (dataset, gate): a generous budget, warmed up, so
-    that a finding means the code and never a timeout."""
-    global _PIPELINE
-    if _PIPELINE is None:
-        from codeward.analyzers.pipeline import Pipeline
-
-        pipeline = Pipeline.from_settings({}, {"budget_ms": 20000.0})
-        wait = getattr(pipeline, "wait_ready", None)
-        if wait is not None:
-            wait(timeout=300)
-        _PIPELINE = pipeline
-    return _PIPELINE
-
-
-def make_vetter(enabled: bool) -> Callable[[str, str, str], str]:
-    """A function (prefix, text, suffix) -> rule id of a security/secrets/license finding."""
-    if not enabled:
-        return lambda prefix, text, suffix: ""
-    from codeward.analyzers.contract import VetContext
-
-    try:
-        pipeline = offline_pipeline()
-    except Exception as exc:
-        raise RuntimeError(f"the analyzers cannot start ({exc}); fix them or pass --no-vet "
-                           "to rely on serve-time findings only") from exc
-
-    def vet(prefix: str, text: str, suffix: str) -> str:
-        try:
-            result = pipeline.vet(VetContext(prefix=prefix, suggestion=text, suffix=suffix))
-        except Exception:  # fail closed: an unvetted chosen text is not used
-            logger.exception("vetting failed; the row is dropped")
-            return "vetting error"
-        flagged = _flagged_findings(result.findings)
-        if not flagged and result.action == "block":
-            flagged = "blocked"
-        return flagged
-
-    return vet
-
-
 def join(events: Iterable[dict[str, Any]], cfg: DatasetConfig,
-         vet: Callable[[str, str, str], str]) -> tuple[list[Outcome], Counter]:
+         vet: Vetter) -> tuple[list[Outcome], Counter]:
     """Join completion rows with their feedback; label each candidate (or say why not)."""
     completions: dict[tuple[str, int], dict[str, Any]] = {}
     feedback: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
@@ -252,7 +172,7 @@ def join(events: Iterable[dict[str, Any]], cfg: DatasetConfig,
                     o.label, o.why, o.weight = "accepted", "accepted and kept", 1.0 + kept
             else:
                 o.label, o.why = "accepted", "accepted"
-            flag = _flagged_findings(row.get("findings") or [], ignore_status=cfg.vet) or \
+            flag = flagged_rule(row.get("findings") or [], ignore_status=cfg.vet) or \
                 vet(str(row.get("prefix") or ""), o.text, str(row.get("suffix") or ""))
             if o.label == "accepted" and flag:
                 o.flagged = flag
@@ -340,7 +260,7 @@ def make_pairs(items: list[Outcome], cfg: DatasetConfig) -> list[dict[str, Any]]
 
 
 def build(events: Iterable[dict[str, Any]], cfg: DatasetConfig | None = None,
-          vet: Callable[[str, str, str], str] | None = None
+          vet: Vetter | None = None
           ) -> tuple[dict[str, list[dict[str, Any]]], DatasetReport]:
     """The dataset splits (train/held-out pairs and unpaired rows) and the keep/drop report."""
     cfg = cfg or DatasetConfig()
@@ -417,12 +337,10 @@ def iter_events(source: str, since: float | None = None) -> Iterator[dict[str, A
                 if since is None or float(row.get("at") or 0) > since:
                     yield row
         return
-    from codeward.server.events.store import open_store  # type: ignore[import-not-found]
+    from codeward.server.events.store import open_store
 
     store = open_store(source)
     try:
         yield from store.iter_events(since=since)
     finally:
-        close = getattr(store, "close", None)
-        if close is not None:
-            close()
+        store.close()

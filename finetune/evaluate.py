@@ -29,35 +29,40 @@ import statistics
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from codeward.server.events.survival import common_prefix
 
 from . import corpus as corpus_mod
+from .flags import option
 
 
 @dataclass
 class EvalConfig:
-    model: str = ""
-    """Converted model directory; empty = the model the server would use."""
-    corpus_dirs: list[str] = field(default_factory=list)
-    """Folders of held-out files; empty = the default corpus' held-out split."""
-    files: int = 60
-    positions: int = 300
-    seed: int = 0
-    heldout_share: float = 0.02
-    mid_line_share: float = 0.5
-    vet: bool = False
-    """Also run the vetting pipeline as the server does (blocked = empty; its time is part
-    of the latency). Off by default: the metrics measure the model, prompt and clean-up."""
+    model: str = option("", "converted model directory (default: the model the server would "
+                            "use)", metavar="DIR")
+    corpus_dirs: list[str] = option([], "folder of held-out .py files (default: the default "
+                                        "corpus' held-out split); repeatable",
+                                    flag="--corpus", metavar="DIR")
+    files: int = option(60, "at most this many files")
+    positions: int = option(300, "cursor positions in all")
+    seed: int = option(0, "seed of the positions")
+    heldout_share: float = option(0.02, "held-out share of the default corpus")
+    mid_line_share: float = option(0.5, "share of positions inside a line (else after its "
+                                        "indentation)")
+    vet: bool = option(False, "also run the vetting pipeline (blocked suggestions count as "
+                              "empty; its time counts in the latency); default: the model "
+                              "alone")
 
-    def validate(self) -> None:
-        if self.files < 1 or self.positions < 1:
-            raise ValueError("files and positions must be at least 1")
+    def __post_init__(self) -> None:
+        for name in ("files", "positions"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"EvalConfig.{name}={getattr(self, name)}: must be at least 1")
         if not 0 <= self.mid_line_share <= 1:
-            raise ValueError("mid_line_share must be within 0..1")
+            raise ValueError(f"EvalConfig.mid_line_share={self.mid_line_share}: must be within "
+                             "0..1")
 
 
 @dataclass
@@ -178,14 +183,14 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def evaluate(cfg: EvalConfig) -> dict[str, Any]:
+def measure_completions(cfg: EvalConfig) -> dict[str, Any]:
+    """Run the server's completion path at seeded held-out positions; the metrics report."""
     from codeward.analyzers.pipeline import Pipeline
     from codeward.server import models
     from codeward.server.completion import CompletionRequest, run_completion
     from codeward.server.engine import Engine
     from codeward.server.settings import Settings
 
-    cfg.validate()
     settings = Settings()
     model_dir = models.resolve_model_dir(cfg.model, settings.model.registry)
     engine = Engine(model_dir, settings.engine)

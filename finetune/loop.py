@@ -7,14 +7,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import registry as reg
 from .dataset import DatasetConfig, build, dataset_id, iter_events, write
-from .gate import GateConfig, evaluate
+from .flags import option
+from .gate import GateConfig, gate_candidate
 from .train import NotEnoughData, TrainConfig, train
 
 logger = logging.getLogger(__name__)
@@ -24,21 +25,24 @@ STATE = "loop_state.json"
 
 @dataclass
 class LoopConfig:
-    events: str
-    """Event source: a JSONL file (``codeward simulate --events``) or the event store URL."""
-    registry: str | None = None
-    work_dir: str = ""
-    """Where datasets and candidates are built (default: REGISTRY/work)."""
-    base_model: str = ""
-    """Converted model registered as the first version when the registry is empty."""
-    base_hf: str = ""
-    """Its Hugging Face checkpoint (default: the manifest's ``source``)."""
-    heldout_code: list[str] = field(default_factory=list)
-    """Held-out folders for the gate's next-line exact match (``codeward eval``)."""
-    promote: bool = True
-    dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    gate: GateConfig = field(default_factory=GateConfig)
+    events: str = field(metadata={
+        "help": "event rows: a .jsonl file (codeward simulate --events) or the event store "
+                "(sqlite:///PATH, postgresql://...)", "metavar": "SOURCE"})
+    registry: str | None = option(None, "registry directory (default: the user data dir)",
+                                  metavar="DIR")
+    work_dir: str = option("", "scratch folder for datasets and candidates (default: "
+                               "REGISTRY/work)", metavar="DIR")
+    base_model: str = option("", "converted model registered as the first version when the "
+                                 "registry is empty", metavar="DIR")
+    base_hf: str = option("", "its Hugging Face checkpoint (default: the manifest's source)",
+                          metavar="DIR")
+    promote: bool = option(True, "register the candidate but do not promote it")
+    dataset: DatasetConfig = field(default_factory=DatasetConfig, metadata={
+        "help": "how events become the dataset (its own options)", "cli": False})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={
+        "help": "how the candidate is trained (its own options)", "cli": False})
+    gate: GateConfig = field(default_factory=GateConfig, metadata={
+        "help": "when the candidate may be promoted (its own options)", "cli": False})
 
 
 def ensure_base(cfg: LoopConfig) -> str:
@@ -118,8 +122,8 @@ def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
 
     say("[4/5] gate: candidate against the serving model")
     t = time.perf_counter()
-    gate = evaluate(base_dir / "model", base_hf, work / "model", work / "hf", ds_dir,
-                    [Path(p) for p in cfg.heldout_code], cfg.gate)
+    gate = gate_candidate(base_dir / "model", base_hf, work / "model", work / "hf", ds_dir,
+                          cfg.gate)
     timings["gate_s"] = time.perf_counter() - t
     say(gate.table())
     result["gate"] = gate.to_dict()
@@ -205,7 +209,3 @@ def schedule(cfg: LoopConfig, every_s: float, min_new_events: int,
         if max_runs is None or checks < max_runs:
             sleep(every_s)
     return results
-
-
-def config_dict(cfg: LoopConfig) -> dict[str, Any]:
-    return asdict(cfg)

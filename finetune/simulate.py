@@ -35,7 +35,8 @@ from typing import Any
 
 from codeward.server.events.survival import common_prefix
 
-from .dataset import _flagged_findings
+from .flags import option
+from .vetting import flagged_rule
 
 logger = logging.getLogger(__name__)
 
@@ -45,29 +46,33 @@ SHOW, ACCEPT, DISMISS = ("codeward/didShowCompletion", "codeward/didAcceptComple
 
 @dataclass
 class SimConfig:
-    repo: str
-    files: str = "**/*.py"
-    """Glob (relative to ``repo``) of the files to type."""
-    model: str = ""
-    """Converted model for the server (default: the registry's promoted model)."""
-    registry: str = ""
-    events: str = ""
-    """JSONL file the simulator appends its event rows to ('' = none)."""
-    label: str = ""
-    """Name of this run in the report (default: the served model version)."""
-    seed: int = 0
-    points_per_file: int = 12
-    max_files: int = 0
-    candidates: int = 2
-    min_partial: int = 4
-    request_timeout_s: float = 30.0
-    user: str = "simulated-developer"
-    settings: dict[str, Any] = field(default_factory=dict)
-    """Extra initializationOptions for the server."""
+    repo: str = option("", "repository folder whose files the simulated developer types",
+                       metavar="DIR")
+    files: str = option("**/*.py", "glob of the files to type, relative to --repo")
+    model: str = option("", "converted model for the server (default: the registry's "
+                            "promoted model)", metavar="DIR")
+    registry: str = option("", "registry directory (default: the user data dir)",
+                           metavar="DIR")
+    events: str = option("", "append the simulated event rows to this .jsonl file",
+                         metavar="FILE")
+    label: str = option("", "name of this run in reports (default: the served model "
+                            "version)")
+    seed: int = option(0, "seed of the typing positions and decisions")
+    points_per_file: int = option(12, "completion requests per file")
+    max_files: int = option(0, "type at most this many files (0 = all)")
+    candidates: int = option(2, "candidates the server is asked for per request")
+    min_partial: int = option(4, "characters a partial acceptance keeps at least")
+    request_timeout_s: float = option(30.0, "seconds to wait for one completion")
+    user: str = option("simulated-developer", "user name the events are recorded under")
+    settings: dict[str, Any] = option({}, "extra initializationOptions for the server (JSON)",
+                                      type=json.loads, metavar="JSON")
 
     def __post_init__(self) -> None:
-        if self.points_per_file < 1 or self.candidates < 1 or self.min_partial < 1:
-            raise ValueError("SimConfig: points_per_file, candidates and min_partial must be >= 1")
+        if not self.repo:
+            raise ValueError("SimConfig.repo is empty: give the repository folder (--repo)")
+        for name in ("points_per_file", "candidates", "min_partial"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SimConfig.{name}={getattr(self, name)}: must be at least 1")
 
 
 @dataclass
@@ -227,7 +232,7 @@ class Developer:
             data = dict(item.command.arguments[0] or {}) if item.command \
                 and item.command.arguments else {}
             decisions.append((sugg, data, decide(sugg, real, self.cfg.min_partial)))
-        if _flagged_findings(decisions[0][1].get("findings") or [], ignore_status=True):
+        if flagged_rule(decisions[0][1].get("findings") or [], ignore_status=True):
             self.stats.insecure += 1
         best = max(range(len(decisions)), key=lambda k: (decisions[k][2][0] != "dismiss",
                                                          decisions[k][2][2], -k))

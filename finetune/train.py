@@ -18,7 +18,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,8 @@ def offline() -> None:
 class TrainConfig:
     method: str = field(default="auto", metadata={
         "help": "dpo (preference pairs), kto (unpaired, survival-weighted) or auto (dpo when "
-                "there are at least min_pairs pairs, else kto)"})
+                "there are at least --min-pairs pairs, else kto)",
+        "choices": ["auto", "dpo", "kto"]})
     min_pairs: int = field(default=16, metadata={"help": "pairs needed for method=auto to pick dpo"})
     epochs: float = field(default=2.0, metadata={"help": "passes over the training rows"})
     max_steps: int = field(default=-1, metadata={"help": "stop after this many steps (-1 = epochs)"})
@@ -59,7 +60,8 @@ class TrainConfig:
     weight_repeats: int = field(default=2, metadata={
         "help": "KTO survival weights are applied by repeating a row round(weight * this / 2) "
                 "times (KTOTrainer has no per-row weight); 0 = ignore weights"})
-    device: str = field(default="auto", metadata={"help": "cpu, cuda or auto"})
+    device: str = field(default="auto", metadata={"help": "where to train",
+                                                  "choices": ["auto", "cpu", "cuda"]})
     seed: int = field(default=0, metadata={"help": "seed for LoRA init and data order"})
     logging_steps: int = field(default=1, metadata={"help": "log the loss every N steps"})
 
@@ -71,11 +73,16 @@ class TrainConfig:
         for name in ("batch_size", "grad_accum", "lora_r", "lora_alpha", "max_length",
                      "logging_steps"):
             if getattr(self, name) < 1:
-                raise ValueError(f"TrainConfig.{name} must be at least 1")
-        if not 0 < self.learning_rate < 1 or self.beta <= 0:
-            raise ValueError("TrainConfig: learning_rate must be in (0, 1) and beta > 0")
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)}: must be at "
+                                 "least 1")
+        if not 0 < self.learning_rate < 1:
+            raise ValueError(f"TrainConfig.learning_rate={self.learning_rate}: must be in "
+                             "(0, 1), e.g. 5e-4")
+        if self.beta <= 0:
+            raise ValueError(f"TrainConfig.beta={self.beta}: must be > 0, e.g. 0.1")
         if self.epochs <= 0 and self.max_steps <= 0:
-            raise ValueError("TrainConfig: set epochs > 0 or max_steps > 0")
+            raise ValueError("TrainConfig.epochs and TrainConfig.max_steps: set epochs > 0 or "
+                             "max_steps > 0")
 
 
 @dataclass
@@ -210,33 +217,19 @@ def train(hf_dir: Path, dataset_dir: Path, out_dir: Path, cfg: TrainConfig | Non
                        seconds=round(seconds, 2), losses=losses, device=device)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--name`` option per TrainConfig field, help text from the field."""
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        parser.add_argument(flag, dest=f"train_{f.name}", type=type(f.default), default=None,
-                            help=f"{f.metadata.get('help', '')} (default: {f.default})")
-
-
-def config_from_args(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
-    values = asdict(base or TrainConfig())
-    for f in fields(TrainConfig):
-        value = getattr(args, f"train_{f.name}", None)
-        if value is not None:
-            values[f.name] = value
-    return TrainConfig(**values)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``accelerate launch -m codeward.finetune.train``."""
+    from .flags import add_config_arguments, config_from_args
+
     parser = argparse.ArgumentParser(prog="codeward.finetune.train")
     parser.add_argument("--hf", required=True, help="Hugging Face checkpoint to start from")
     parser.add_argument("--dataset", required=True, help="directory from 'finetune dataset'")
     parser.add_argument("--out", required=True, help="where the merged checkpoint goes")
-    add_arguments(parser)
+    add_config_arguments(parser, TrainConfig)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    result = train(Path(args.hf), Path(args.dataset), Path(args.out), config_from_args(args))
+    result = train(Path(args.hf), Path(args.dataset), Path(args.out),
+                   config_from_args(TrainConfig, args))
     print(json.dumps(result.to_dict(), indent=2))
     return 0
 

@@ -3,8 +3,8 @@
 Recipe: a byte-level BPE tokenizer with the FIM special tokens (:mod:`.tiny`), a small
 Llama causal LM, trained on the local permissive corpus (:mod:`.corpus`) with the
 fill-in-the-middle objective on ``fim_rate`` of the samples (PSM and SPM forms, half each).
-Runs on CUDA (bf16 autocast) when available, else CPU (fp32). Every batch is a pure
-function of (seed, step), so a resumed run sees exactly the batches it would have seen.
+Runs on CUDA (bf16 autocast) when available, else CPU (fp32). The training rows come from
+:mod:`.batches`.
 
 Output folder::
 
@@ -28,179 +28,87 @@ from pathlib import Path
 from typing import Any
 
 from . import corpus as corpus_mod
-from .tiny import EOS, llama_config, save_tokenizer, train_tokenizer
+from .batches import Sampler, make_batch
+from .flags import option
+from .tiny import llama_config, save_tokenizer, train_tokenizer
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class TrainConfig:
-    out_dir: str
-    corpus_dirs: list[str] = field(default_factory=list)
-    """Empty: the standard library + permissively licensed installed packages."""
-    include_packages: bool = True
-    heldout_share: float = 0.02
-    source_cap_mb: float = 12.0
-    """A source's sampling weight is capped at this many MB (keeps huge packages from
-    drowning the standard library)."""
-    vocab_size: int = 8192
-    tokenizer_mb: float = 24.0
-    hidden: int = 256
-    layers: int = 4
-    heads: int = 8
-    kv_heads: int = 4
-    intermediate: int = 0
-    """0 = about 2.75 x hidden (rounded to 64)."""
-    context: int = 768
-    batch_size: int = 8
-    lr: float = 2e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    fim_rate: float = 0.5
-    spm_rate: float = 0.5
-    max_steps: int = 0
-    max_tokens: int = 0
-    time_budget_s: float = 0.0
-    """Stop (and finish: save, convert) after this much training time. 0 = no limit."""
-    checkpoint_every_s: float = 300.0
-    eval_batches: int = 4
-    log_every: int = 10
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 1
-    resume: bool = False
-    convert: bool = True
-    prompt_order: str = "spm"
-    """FIM order the server prompts the model in (written to the manifest's fim_template):
-    ``spm`` (suffix first: the middle continues the prefix directly, which a small model
-    learns far sooner) or ``psm`` (the family's default order)."""
-    name: str = "codeward-base"
-    version: str = "1"
+class PretrainConfig:
+    out_dir: str = field(metadata={"help": "output folder (hf/, ct2/, checkpoint/, train.json)",
+                                   "flag": "--out"})
+    corpus_dirs: list[str] = option([], "train on this folder of .py files instead of the "
+                                        "default corpus (standard library + permissively "
+                                        "licensed installed packages); repeatable",
+                                    flag="--corpus", metavar="DIR")
+    include_packages: bool = option(True, "default corpus without installed packages",
+                                    flag="--stdlib-only")
+    heldout_share: float = option(0.02, "share of files held out (never trained on)")
+    source_cap_mb: float = option(12.0, "a source's sampling weight is capped at this many MB "
+                                        "(keeps huge packages from drowning the stdlib)")
+    vocab_size: int = option(8192, "tokenizer vocabulary (256 bytes + special tokens + merges)")
+    tokenizer_mb: float = option(24.0, "MB of text the tokenizer is trained on")
+    hidden: int = option(256, "model width")
+    layers: int = option(4, "transformer layers")
+    heads: int = option(8, "attention heads (must divide --hidden)")
+    kv_heads: int = option(4, "key/value heads (must divide --heads)")
+    intermediate: int = option(0, "MLP width; 0 = about 2.75 x hidden (rounded to 64)")
+    context: int = option(768, "tokens per training row (the model's context length)")
+    batch_size: int = option(8, "rows per step")
+    lr: float = option(2e-3, "peak learning rate (cosine decay after warm-up)")
+    min_lr_ratio: float = option(0.1, "final learning rate as a share of --lr")
+    warmup_steps: int = option(100, "linear warm-up steps")
+    weight_decay: float = option(0.1, "AdamW weight decay of the matrices")
+    fim_rate: float = option(0.5, "share of samples in fill-in-the-middle form")
+    spm_rate: float = option(0.5, "share of FIM samples in suffix-prefix-middle order")
+    max_steps: int = option(0, "stop after this many steps (0 = no limit)")
+    max_tokens: int = option(0, "stop after this many tokens, e.g. 2e7 (0 = no limit)")
+    time_budget_min: float = option(0.0, "stop (then save and convert) after this many minutes "
+                                         "of training (0 = no limit)",
+                                    flag="--time-budget", metavar="MINUTES")
+    checkpoint_every_s: float = option(300.0, "seconds between checkpoints (for --resume)")
+    eval_batches: int = option(4, "held-out batches per loss measurement")
+    log_every: int = option(10, "print progress every N steps")
+    seed: int = option(0, "seed of data order and initialisation")
+    device: str = option("auto", "where to train: CUDA (bf16) when present, else CPU",
+                         choices=["auto", "cpu", "cuda"])
+    threads: int = option(1, "torch CPU threads (pick free cores)")
+    resume: bool = option(False, "continue from OUT/checkpoint")
+    convert: bool = option(True, "skip the conversion to CTranslate2 int8 (OUT/ct2)")
+    prompt_order: str = option("spm", "FIM order the server prompts the model in (manifest "
+                                      "fim_template): spm (suffix first: the middle "
+                                      "continues the prefix, learnt far sooner) or psm",
+                               choices=["spm", "psm"])
+    name: str = option("codeward-base", "model name in the manifest")
+    version: str = option("1", "model version in the manifest")
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         errors = []
-        if not 0 <= self.fim_rate <= 1 or not 0 <= self.spm_rate <= 1:
-            errors.append("fim_rate and spm_rate must be within 0..1")
+        for name in ("fim_rate", "spm_rate"):
+            if not 0 <= getattr(self, name) <= 1:
+                errors.append(f"{name}={getattr(self, name)} must be within 0..1")
         if not 0 < self.heldout_share < 0.5:
-            errors.append("heldout_share must be within (0, 0.5)")
+            errors.append(f"heldout_share={self.heldout_share} must be within (0, 0.5)")
         if self.hidden % self.heads or self.heads % self.kv_heads:
-            errors.append("hidden must divide by heads, heads by kv_heads")
+            errors.append(f"hidden={self.hidden}, heads={self.heads}, kv_heads={self.kv_heads}: "
+                          "hidden must divide by heads, heads by kv_heads")
         if self.vocab_size < 300:
-            errors.append("vocab_size must be at least 300 (256 bytes + special tokens)")
+            errors.append(f"vocab_size={self.vocab_size} must be at least 300 (256 bytes + "
+                          "special tokens)")
         if self.context < 32 or self.batch_size < 1:
-            errors.append("context must be >= 32 and batch_size >= 1")
+            errors.append(f"context={self.context}, batch_size={self.batch_size}: context must "
+                          "be >= 32 and batch_size >= 1")
         if self.prompt_order not in ("spm", "psm"):
-            errors.append("prompt_order must be spm or psm")
+            errors.append(f"prompt_order={self.prompt_order!r}: use spm or psm")
         if self.device not in ("auto", "cpu", "cuda"):
-            errors.append("device must be auto, cpu or cuda")
-        if not (self.max_steps or self.max_tokens or self.time_budget_s):
-            errors.append("give a budget: max_steps, max_tokens or time_budget_s")
+            errors.append(f"device={self.device!r}: use auto, cpu or cuda")
+        if not (self.max_steps or self.max_tokens or self.time_budget_min):
+            errors.append("no budget: set max_steps, max_tokens or time_budget_min "
+                          "(--max-steps, --max-tokens, --time-budget)")
         if errors:
-            raise ValueError("; ".join(errors))
-
-
-class Sampler:
-    """Draws training text windows: a source (weight = min(bytes, cap)), a file in it
-    (weight = bytes), a window starting at a line start."""
-
-    def __init__(self, items: list[tuple[str, Path]], cap_bytes: float) -> None:
-        by_source: dict[str, list[tuple[Path, int]]] = {}
-        for key, path in items:
-            try:
-                size = path.stat().st_size
-            except OSError:
-                continue
-            by_source.setdefault(key.split("/", 1)[0], []).append((path, size))
-        self.sources = sorted(by_source)
-        self.files = [by_source[s] for s in self.sources]
-        self.source_weights = [min(sum(sz for _, sz in f), cap_bytes) for f in self.files]
-        self.file_weights = [[sz for _, sz in f] for f in self.files]
-        self._cache: dict[Path, str] = {}
-
-    def text(self, path: Path) -> str:
-        if path not in self._cache:
-            if len(self._cache) > 4000:
-                self._cache.clear()
-            self._cache[path] = corpus_mod.read_text(path) or ""
-        return self._cache[path]
-
-    def window(self, rng: random.Random, chars: int) -> tuple[str, bool]:
-        """(text, reaches_end_of_file)."""
-        for _ in range(20):
-            s = rng.choices(range(len(self.files)), self.source_weights)[0]
-            path, _ = rng.choices(self.files[s], self.file_weights[s])[0]
-            text = self.text(path)
-            if len(text) < 40:
-                continue
-            start = 0
-            if len(text) > chars:
-                start = rng.randrange(0, len(text) - chars // 2)
-                start = text.rfind("\n", 0, start) + 1
-            piece = text[start:start + chars]
-            return piece, start + chars >= len(text)
-        return "", True
-
-
-def fim_split(text: str, rng: random.Random) -> tuple[str, str, str]:
-    """Prefix, middle, suffix at character positions. Half the middles end at a line end
-    (what an editor's single/multi-line completion looks like), half are random spans."""
-    start = rng.randrange(0, len(text) + 1)
-    if rng.random() < 0.5:
-        end = start
-        for _ in range(min(int(rng.expovariate(0.7)), 12) + 1):
-            nl = text.find("\n", end)
-            end = len(text) if nl < 0 else nl + 1
-            if rng.random() < 0.5:
-                break
-    else:
-        end = rng.randrange(start, min(len(text), start + max(1, len(text) // 3)) + 1)
-    return text[:start], text[start:end], text[end:]
-
-
-def fim_ids(tok: Any, pre: str, mid: str, suf: str, spm: bool, room: int) -> list[int]:
-    """One FIM sample as token ids, trimmed to ``room`` tokens at its outer edges (start of
-    the prefix, end of the suffix, end of the middle) so that the middle is never lost to
-    packing. Special tokens split the text, so encoding the parts separately gives the same
-    tokens as encoding the whole sample (prefix + middle are one part in SPM form)."""
-    ids = {n: tok.token_to_id(t) for n, t in (("pre", "<fim_prefix>"), ("suf", "<fim_suffix>"),
-                                              ("mid", "<fim_middle>"), ("eos", EOS))}
-    body = room - 4
-    s = tok.encode(suf).ids
-    if spm:
-        pm = tok.encode(pre + mid).ids
-        s = s[: max(body // 4, body - len(pm))]
-        pm = pm[max(0, len(pm) - (body - len(s))):]
-        return [ids["pre"], ids["suf"], *s, ids["mid"], *pm, ids["eos"]]
-    m = tok.encode(mid).ids[: max(1, body // 3)]
-    p = tok.encode(pre).ids
-    s = s[: max(body // 4, body - len(m) - len(p))]
-    p = p[max(0, len(p) - (body - len(m) - len(s))):]
-    return [ids["pre"], *p, ids["suf"], *s, ids["mid"], *m, ids["eos"]]
-
-
-def make_batch(sampler: Sampler, tok: Any, cfg: TrainConfig, step: int,
-               salt: int = 0) -> list[list[int]]:
-    """Rows of exactly ``cfg.context`` token ids, packed from samples; a pure function of
-    (seed, step, salt). A FIM sample is sized to the room left in its row (never cut off
-    before its middle); plain text fills the rest."""
-    rng = random.Random(cfg.seed * 1_000_003 + step * 7919 + salt)  # noqa: S311 - data order
-    eos = tok.token_to_id(EOS)
-    rows = []
-    for _ in range(cfg.batch_size):
-        row: list[int] = []
-        while len(row) < cfg.context:
-            room = cfg.context - len(row)
-            if room >= 48 and rng.random() < cfg.fim_rate:
-                size = rng.randint(min(room, 96), room)
-                text, _ = sampler.window(rng, int(size * 3.2))
-                pre, mid, suf = fim_split(text, rng)
-                row.extend(fim_ids(tok, pre, mid, suf, rng.random() < cfg.spm_rate, size))
-            else:
-                text, at_end = sampler.window(rng, int(cfg.context * 3.2))
-                row.extend(tok.encode(text).ids + ([eos] if at_end else []))
-        rows.append(row[: cfg.context])
-    return rows
+            raise ValueError("PretrainConfig." + "; PretrainConfig.".join(errors))
 
 
 SPM_TEMPLATE = "{pre}{suf}{suffix}{mid}{prefix}"
@@ -218,21 +126,21 @@ def set_prompt_order(model_dir: Path, order: str) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", "utf-8")
 
 
-def _lr(cfg: TrainConfig, step: int, progress: float) -> float:
+def _lr(cfg: PretrainConfig, step: int, progress: float) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     cos = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
 
 
-def _progress(cfg: TrainConfig, step: int, tokens: int, elapsed: float) -> float:
+def _progress(cfg: PretrainConfig, step: int, tokens: int, elapsed: float) -> float:
     parts = []
     if cfg.max_steps:
         parts.append(step / cfg.max_steps)
     if cfg.max_tokens:
         parts.append(tokens / cfg.max_tokens)
-    if cfg.time_budget_s:
-        parts.append(elapsed / cfg.time_budget_s)
+    if cfg.time_budget_min:
+        parts.append(elapsed / (cfg.time_budget_min * 60))
     return max(parts)
 
 
@@ -241,7 +149,7 @@ def _say(msg: str, tty: bool) -> None:
     sys.stderr.flush()
 
 
-def prepare(cfg: TrainConfig) -> tuple[corpus_mod.Corpus, list, list, Path]:
+def prepare(cfg: PretrainConfig) -> tuple[corpus_mod.Corpus, list, list, Path]:
     """Collect the corpus, split it, train + save the tokenizer (reused on resume)."""
     out = Path(cfg.out_dir)
     hf = out / "hf"
@@ -271,12 +179,11 @@ def prepare(cfg: TrainConfig) -> tuple[corpus_mod.Corpus, list, list, Path]:
     return corpus, train, held, hf
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
+def train(cfg: PretrainConfig) -> dict[str, Any]:
     import torch
     from tokenizers import Tokenizer
     from transformers import LlamaForCausalLM
 
-    cfg.validate()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     corpus, train_items, held_items, hf = prepare(cfg)
@@ -309,7 +216,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else \
         torch.autocast("cpu", enabled=False)
 
-    def evaluate() -> float:
+    def heldout_loss() -> float:
         model.eval()
         losses = []
         with torch.no_grad(), autocast:
@@ -364,14 +271,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                  f"loss {ema:.3f} | lr {lr:.2e} | {prog:5.1%} | ETA {eta / 60:.1f} min", tty)
             state["history"].append([state["step"], state["tokens"], round(ema, 4)])
         if time.perf_counter() - last_ckpt >= cfg.checkpoint_every_s:
-            val = evaluate()
+            val = heldout_loss()
             state.setdefault("val", []).append([state["step"], state["tokens"], round(val, 4)])
             _say(f"checkpoint at step {state['step']}: held-out loss {val:.3f}", False)
             save_checkpoint()
             last_ckpt = time.perf_counter()
     if tty:
         sys.stderr.write("\n")
-    val = evaluate()
+    val = heldout_loss()
     state.setdefault("val", []).append([state["step"], state["tokens"], round(val, 4)])
     save_checkpoint()
     model.save_pretrained(str(hf))

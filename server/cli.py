@@ -1,14 +1,13 @@
 """The ``codeward`` command: parses arguments, configures logging, calls into the code.
 
-Subcommands of other parts register themselves through ``register(subparsers)``
-functions listed in ``COMMAND_MODULES`` (imported lazily, so ``codeward serve`` never
-imports torch).
+Subcommands of other parts register themselves through the ``codeward.commands`` entry
+points (:mod:`.commands`; none of them imports torch at registration, so ``codeward serve``
+never does).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import ipaddress
 import json
 import logging
@@ -16,17 +15,9 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .commands import load_commands
 
 logger = logging.getLogger("codeward")
-
-# Modules with a ``register(subparsers, model_subparsers)`` function adding their commands.
-COMMAND_MODULES = [
-    "codeward.analyzers.cli",
-    "codeward.server.events.cli",
-    "codeward.finetune.cli",
-    "codeward.finetune.commands",
-]
-
 
 def setup_logging(level: str, log_file: str | None) -> None:
     handler: logging.Handler = (logging.FileHandler(log_file) if log_file
@@ -105,21 +96,6 @@ def _parse_location(value: str) -> tuple[Path, int, int]:
     return Path(parts[0]), int(parts[1]), int(parts[2])
 
 
-def cmd_model_convert(args: argparse.Namespace) -> int:
-    from codeward.finetune.convert import ConversionError, convert, main_progress
-
-    try:
-        manifest = convert(Path(args.hf_dir), Path(args.out_dir), quantization=args.quantization,
-                           family=args.family, name=args.name, version=args.version,
-                           force=args.force, progress=main_progress)
-    except ConversionError as exc:
-        print(f"codeward: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({"out_dir": args.out_dir, "family": manifest.family,
-                      "quantization": manifest.quantization}, indent=2))
-    return 0
-
-
 def cmd_model_info(args: argparse.Namespace) -> int:
     from .manifest import ModelError, read_manifest
 
@@ -164,26 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = sub.add_parser("model", help="convert and inspect models")
     model_sub = _Subparsers(model.add_subparsers(dest="model_command", required=True), common)
-    conv = model_sub.add_parser("convert", help="convert a Hugging Face checkpoint")
-    conv.add_argument("hf_dir")
-    conv.add_argument("out_dir")
-    conv.add_argument("--quantization", default="int8",
-                      help="int8 (default), int8_float32, int16, float16, bfloat16, float32")
-    conv.add_argument("--family", help="FIM family, if it cannot be detected")
-    conv.add_argument("--name")
-    conv.add_argument("--version")
-    conv.add_argument("--force", action="store_true", help="replace OUT_DIR")
-    conv.set_defaults(func=cmd_model_convert)
     info = model_sub.add_parser("info", help="show a converted model's manifest")
     info.add_argument("model_dir")
     info.set_defaults(func=cmd_model_info)
 
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        module.register(sub, model_sub)
+    load_commands(sub, model_sub)
     return parser
 
 
@@ -196,6 +157,10 @@ class _Subparsers:
     def add_parser(self, name: str, **kwargs):  # type: ignore[no-untyped-def]
         kwargs.setdefault("parents", [self._common])
         return self._action.add_parser(name, **kwargs)
+
+    def add_subparsers(self, parser: argparse.ArgumentParser, **kwargs) -> _Subparsers:  # type: ignore[no-untyped-def]
+        """Subcommands of ``parser`` (``codeward finetune run``), taking the common options too."""
+        return _Subparsers(parser.add_subparsers(**kwargs), self._common)
 
 
 def main(argv: list[str] | None = None) -> int:

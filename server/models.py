@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from . import registry as reg
 from .manifest import MANIFEST_NAME, ModelError
 
 logger = logging.getLogger(__name__)
@@ -19,14 +20,12 @@ def default_model_dir() -> Path | None:
 
 
 def promoted_model_dir(registry: str) -> Path | None:
-    """The registry's promoted model, if a registry is configured and has one."""
-    try:
-        from codeward.finetune import registry as reg
-    except ImportError:
-        return None
+    """The registry's promoted model, if the registry has one (an unreadable registry counts
+    as none: the server then falls back to the shipped model)."""
     try:
         return reg.current_model_dir(registry or None)
-    except (AttributeError, OSError, ValueError):
+    except (OSError, reg.RegistryError) as exc:
+        logger.warning("model registry %s unreadable (%s); not using it", registry, exc)
         return None
 
 
@@ -49,12 +48,8 @@ def resolve_model_dir(path: str, registry: str = "") -> Path:
 
 
 def start_watch(server: Any, settings: Any) -> None:
-    """Watch the registry for a newly promoted model (hot swap); see codeward.finetune."""
-    try:
-        from codeward.finetune import registry as reg
-    except ImportError:
-        return
-    watch = getattr(reg, "watch_promotions", None)
-    if watch is not None and settings.model.watch_interval > 0 and not settings.model.path \
+    """Watch the registry for a newly promoted model (hot swap) unless a model is pinned."""
+    if settings.model.watch_interval > 0 and not settings.model.path \
             and not server.model_override:
-        watch(server.host, settings.model.registry or None, settings.model.watch_interval)
+        reg.watch_promotions(server.host, settings.model.registry or None,
+                             settings.model.watch_interval)

@@ -137,3 +137,16 @@ async def test_hot_swap_under_load_and_corrupt_rejected(tmp_path, tiny_model_dir
     log = (tmp_path / "server.log").read_text()
     assert "rejected, old model keeps serving" in log
     assert json.loads((r / "CURRENT").read_text())["version"] == "v3"
+
+
+def test_server_reads_the_registry_and_survives_a_bad_pointer(tmp_path, tiny_model_dir,
+                                                             caplog):
+    from codeward.server import models
+
+    r = tmp_path / "reg"
+    reg.add_version(r, tiny_model_dir)
+    reg.promote(r, "v1")
+    assert models.resolve_model_dir("", str(r)) == r / "versions" / "v1" / "model"
+    (r / "CURRENT").write_text(json.dumps({"version": "../elsewhere"}))
+    assert models.resolve_model_dir("", str(r)) == models.default_model_dir()
+    assert "unreadable" in caplog.text

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from codeward.finetune.gate import GateConfig, evaluate, looks_like_secret
+from codeward.finetune.gate import GateConfig, gate_candidate, looks_like_secret
 from codeward.finetune.train import NotEnoughData, TrainConfig, choose_method
 
 from teach_data import teach_snippets
@@ -34,23 +34,23 @@ def test_training_changes_parameters_and_logs_loss(trained_models, tiny_hf_dir):
 def test_gate_accepts_better_refuses_worse(trained_models, tiny_model_dir, tiny_hf_dir):
     cfg = GateConfig()
     snippets = teach_snippets()
-    better = evaluate(tiny_model_dir, tiny_hf_dir, trained_models["better"][0],
-                      trained_models["better"][1], trained_models["dataset"], cfg=cfg,
-                      snippets=snippets)
+    better = gate_candidate(tiny_model_dir, tiny_hf_dir, trained_models["better"][0],
+                            trained_models["better"][1], trained_models["dataset"], cfg=cfg,
+                            snippets=snippets)
     assert better.passed, better.table()
     assert better.candidate["margin"] > better.baseline["margin"]
     assert better.baseline["exact_match"] == 100.0
-    worse = evaluate(tiny_model_dir, tiny_hf_dir, trained_models["worse"][0],
-                     trained_models["worse"][1], trained_models["dataset"], cfg=cfg,
-                     snippets=snippets)
+    worse = gate_candidate(tiny_model_dir, tiny_hf_dir, trained_models["worse"][0],
+                           trained_models["worse"][1], trained_models["dataset"], cfg=cfg,
+                           snippets=snippets)
     assert not worse.passed
     assert any(r.startswith("preference margin") for r in worse.reasons), worse.table()
     assert "REFUSED" in worse.table()
 
 
 def test_gate_refuses_without_margin_data(trained_models, tiny_model_dir):
-    report = evaluate(tiny_model_dir, None, trained_models["better"][0], None, None,
-                      snippets=teach_snippets())
+    report = gate_candidate(tiny_model_dir, None, trained_models["better"][0], None, None,
+                            snippets=teach_snippets())
     assert not report.passed and "no held-out pairs" in report.reasons[0]
 
 

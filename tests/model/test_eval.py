@@ -7,8 +7,8 @@ from codeward.finetune.evaluate import (
     EvalConfig,
     common_prefix,
     edit_similarity,
-    evaluate,
     format_table,
+    measure_completions,
     pick_positions,
 )
 
@@ -42,7 +42,7 @@ def test_eval_json_has_every_metric(random_model_dir, small_corpus, tmp_path):
 
     out = tmp_path / "eval.json"
     rc = main(["eval", "--model", str(random_model_dir), "--corpus", str(small_corpus),
-               "--files", "4", "--positions", "12", "--json", str(out)])
+               "--files", "4", "--positions", "12", "-o", str(out)])
     assert rc == 0
     report = json.loads(out.read_text())
     for section in (report["overall"], *report["by_kind"].values()):
@@ -56,6 +56,6 @@ def test_eval_json_has_every_metric(random_model_dir, small_corpus, tmp_path):
 
 def test_taught_model_scores_on_what_it_was_taught(tiny_model_dir, tmp_path):
     (tmp_path / "add.py").write_text("def add(a, b):\n    return a + b\n\n")
-    report = evaluate(EvalConfig(model=str(tiny_model_dir), corpus_dirs=[str(tmp_path)],
+    report = measure_completions(EvalConfig(model=str(tiny_model_dir), corpus_dirs=[str(tmp_path)],
                                  files=1, positions=4, mid_line_share=0.0))
     assert report["overall"]["exact_match"] > 0.9

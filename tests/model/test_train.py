@@ -3,7 +3,8 @@ from __future__ import annotations
 import json
 import threading
 
-from codeward.finetune.train_base import TrainConfig, fim_split, train
+from codeward.finetune.batches import fim_split
+from codeward.finetune.train_base import PretrainConfig, train
 
 TINY = dict(vocab_size=600, tokenizer_mb=1.0, hidden=64, layers=2, heads=4, kv_heads=2,
             context=96, batch_size=4, lr=3e-3, warmup_steps=5, log_every=5, heldout_share=0.1,
@@ -28,7 +29,7 @@ def test_seconds_long_training_lowers_loss_converts_and_serves(small_corpus, tmp
     from codeward.server.settings import Settings
 
     out = tmp_path / "run"
-    report = train(TrainConfig(out_dir=str(out), corpus_dirs=[str(small_corpus)], max_steps=60,
+    report = train(PretrainConfig(out_dir=str(out), corpus_dirs=[str(small_corpus)], max_steps=60,
                                **TINY))
     assert report["final_train_loss"] < report["first_loss"] - 0.5
     assert (out / "checkpoint" / "model.pt").is_file()
@@ -52,9 +53,9 @@ def test_seconds_long_training_lowers_loss_converts_and_serves(small_corpus, tmp
 def test_resume_continues_from_the_checkpoint(small_corpus, tmp_path):
     out = tmp_path / "run"
     base = dict(out_dir=str(out), corpus_dirs=[str(small_corpus)], convert=False, **TINY)
-    first = train(TrainConfig(max_steps=10, **base))
+    first = train(PretrainConfig(max_steps=10, **base))
     assert first["steps"] == 10
-    again = train(TrainConfig(max_steps=15, resume=True, **base))
+    again = train(PretrainConfig(max_steps=15, resume=True, **base))
     assert again["steps"] == 15 and again["tokens"] == 15 * 4 * 96
     assert again["first_loss"] == first["first_loss"]
 
@@ -62,8 +63,8 @@ def test_resume_continues_from_the_checkpoint(small_corpus, tmp_path):
 def test_fim_samples_fit_their_row_and_match_the_prompt_format(small_corpus):
     import random
 
+    from codeward.finetune.batches import fim_ids
     from codeward.finetune.tiny import fim_text, read_texts, train_tokenizer
-    from codeward.finetune.train_base import fim_ids
 
     texts = list(read_texts(sorted(small_corpus.glob("*.py"))))
     tok = train_tokenizer(texts, vocab_size=600)

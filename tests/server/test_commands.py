@@ -1,0 +1,62 @@
+"""Subcommands register through the ``codeward.commands`` entry points; a member whose
+import fails on a missing extra never breaks ``codeward --help`` or ``codeward serve``."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import sys
+
+import pytest
+
+from codeward.server import commands
+from codeward.server.cli import build_parser, main
+
+
+def test_every_command_group_registers():
+    names = {ep.name for ep in importlib.metadata.entry_points(group=commands.GROUP)}
+    assert {"vet", "events", "finetune"} <= names
+    parser = build_parser()
+    args = parser.parse_args(["model", "convert", "HF", "OUT"])  # moved into finetune's CLI
+    assert args.func.__module__ == "codeward.finetune.cli"
+    assert parser.parse_args(["events", "stats"]).func
+
+
+@pytest.fixture
+def broken_group(tmp_path, monkeypatch):
+    """A command group whose module needs torch, on an install without it."""
+    (tmp_path / "needs_torch_cli.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = importlib.metadata.entry_points(group=commands.GROUP)
+    fake = importlib.metadata.EntryPoint(name="train-things", value="needs_torch_cli:register",
+                                         group=commands.GROUP)
+    monkeypatch.setattr(commands, "entry_points", lambda group: [*real, fake])
+
+
+def test_missing_extra_does_not_break_help_or_serve(broken_group, capsys, caplog):
+    with caplog.at_level(logging.DEBUG, logger="codeward.server.commands"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--help"])
+    assert exit_.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "serve" in out and "train-things (unavailable: pip install 'codeward[finetune]')" in out
+    assert any("train-things unavailable" in r.getMessage() and r.levelno == logging.DEBUG
+               for r in caplog.records)
+    assert build_parser().parse_args(["serve", "--tcp", "9999"]).func.__name__ == "cmd_serve"
+
+
+def test_missing_extra_command_says_what_to_install(broken_group, capsys):
+    assert main(["train-things", "--anything", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "needs the 'finetune' extra" in err and "pip install 'codeward[finetune]'" in err
+    assert "download.pytorch.org/whl/cpu" in err and "Traceback" not in err
+
+
+def test_missing_extra_is_named():
+    assert commands.missing_extra(ModuleNotFoundError("x", name="transformers.models")) == \
+        "finetune"
+    assert commands.missing_extra(ModuleNotFoundError("x", name="licensedcode")) == "license"
+    assert commands.missing_extra(ModuleNotFoundError("x", name="nonexistent_mod")) is None
+    assert commands.missing_extra(ImportError("x")) is None
+    assert "codeward" in sys.modules["codeward.server.cli"].__name__
