@@ -54,13 +54,26 @@ def needs_extra(what: str, exc: BaseException) -> str:
             f"{install_hint(extra)}")
 
 
+BUILTINS = {
+    "vet": "codeward.analyzers.cli:register",
+    "events": "codeward.server.events.cli:register",
+    "finetune": "codeward.finetune.cli:register",
+}
+"""The built-in members (as in ``pyproject.toml``; a test keeps the two equal), used only
+when the installed metadata predates them (an editable install not re-installed)."""
+
+
 def load_commands(sub: Any, model_sub: Any) -> list[str]:
     """Call every member's ``register(sub, model_sub)``; returns the names that loaded."""
-    members = sorted(entry_points(group=GROUP), key=lambda ep: ep.name)
-    if not members:
-        logger.warning("no %s entry points: the package metadata is stale; reinstall "
-                       "(pip install -e .)", GROUP)
+    members = list(entry_points(group=GROUP))
+    stale = [EntryPoint(name, value, GROUP) for name, value in BUILTINS.items()
+             if name not in {ep.name for ep in members}]
+    if stale:
+        logger.error("commands %s are not registered as %s entry points (re-run "
+                     "'pip install -e .'); loading them from their known modules",
+                     ", ".join(ep.name for ep in stale), GROUP)
     loaded = []
+    members = sorted([*members, *stale], key=lambda ep: ep.name)
     for ep in members:
         try:
             register: Callable[[Any, Any], None] = ep.load()

@@ -14,8 +14,8 @@ from codeward.server.cli import build_parser, main
 
 
 def test_every_command_group_registers():
-    names = {ep.name for ep in importlib.metadata.entry_points(group=commands.GROUP)}
-    assert {"vet", "events", "finetune"} <= names
+    installed = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=commands.GROUP)}
+    assert installed == commands.BUILTINS  # pyproject.toml and the stale-install fallback agree
     parser = build_parser()
     args = parser.parse_args(["model", "convert", "HF", "OUT"])  # moved into finetune's CLI
     assert args.func.__module__ == "codeward.finetune.cli"
@@ -51,6 +51,12 @@ def test_missing_extra_command_says_what_to_install(broken_group, capsys):
     err = capsys.readouterr().err
     assert "needs the 'finetune' extra" in err and "pip install 'codeward[finetune]'" in err
     assert "download.pytorch.org/whl/cpu" in err and "Traceback" not in err
+
+
+def test_stale_install_still_has_the_builtin_commands(monkeypatch, caplog):
+    monkeypatch.setattr(commands, "entry_points", lambda group: [])
+    assert build_parser().parse_args(["events", "stats"]).func
+    assert "pip install -e ." in caplog.text
 
 
 def test_missing_extra_is_named():
