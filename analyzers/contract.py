@@ -158,7 +158,9 @@ class Analyzer(Protocol):
     name: ClassVar[str]
     category: ClassVar[str]
     order: ClassVar[int]
-    """Lower runs first; fixers (style) run before checkers so these see the final text."""
+    """Lower runs first within its kind. Checkers (security, secrets, license categories)
+    see the model's original text, fixers (style) correct it in order, and checkers see
+    the final text again when a fix changed it."""
     Options: ClassVar[type]
     """A dataclass with defaults (and an optional ``validate() -> list[str]``)."""
 

@@ -7,7 +7,10 @@
   the same table, and is logged.
 - Failures are contained per analyzer: an exception is recorded as ``status="error"``
   (traceback logged once per analyzer and error type), never lost with the others' results.
-- The strictest action wins; a ``fix`` replaces the text the next analyzer sees.
+- Checkers (security, secrets, license) see the model's original text; fixers (style) then
+  correct it in order, each seeing the previous one's fix; when the text changed, the
+  checkers see the final text too. The strictest action wins, so a fix never removes a
+  finding (a secret on a line ruff deletes as unused still blocks).
 - ``error``/``timeout``/``unparseable`` never mean clean: ``vetting.on_error`` decides
   (``block`` by default); ``warming`` follows ``vetting.on_warming``.
 - The total budget is cooperative: analyzers not started within ``budget_ms`` get
@@ -77,6 +80,16 @@ def discover() -> dict[str, type]:
                          "'pip install -e .'); loading it from %s", name, spec)
             found[name] = _load(spec)
     return found
+
+
+@dataclasses.dataclass
+class _Run:
+    """What the analyzers said about one candidate so far."""
+
+    actions: list[str] = dataclasses.field(default_factory=list)
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+    statuses: dict[str, str] = dataclasses.field(default_factory=dict)
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -242,52 +255,69 @@ class Pipeline:
     # -- vetting -------------------------------------------------------------------
 
     def vet(self, ctx: VetContext) -> PipelineResult:
+        """Checkers (security, secrets, license) see the model's own text; fixers (style)
+        then correct it one after another; when a fix changed the text, the checkers see
+        the final text too. A fix never removes a checker's finding."""
         start = time.perf_counter()
         resolved = self._resolve(ctx.settings or {})
         cfg = resolved.vetting
         ctx = dataclasses.replace(ctx, vetting=cfg)
-        text = ctx.suggestion
-        actions: list[str] = []
-        findings: list[Finding] = []
-        statuses: dict[str, str] = {}
-        timings: dict[str, float] = {}
-        for name, options in resolved.options.items():
+        checkers = [n for n in resolved.options
+                    if self.analyzers[n].category in PROTECTED_CATEGORIES]
+        fixers = [n for n in resolved.options if n not in checkers]
+        run = _Run()
+        self._pass(run, checkers, ctx, ctx.suggestion, resolved, start)
+        text = self._pass(run, fixers, ctx, ctx.suggestion, resolved, start)
+        if text != ctx.suggestion:  # a fix may add code (an import): check the final text
+            self._pass(run, checkers, ctx, text, resolved, start, again=True)
+        action = strictest(*run.actions)
+        if action == "fix" and text == ctx.suggestion:
+            action = "annotate" if run.findings else "allow"
+        result = PipelineResult(action=action, text=text, findings=run.findings,
+                                statuses=run.statuses,
+                                elapsed_ms=(time.perf_counter() - start) * 1000,
+                                timings_ms=run.timings)
+        self._audit(ctx, result)
+        return result
+
+    def _pass(self, run: _Run, names: list[str], ctx: VetContext, text: str,
+              resolved: _Resolved, start: float, again: bool = False) -> str:
+        """Run ``names`` in order on ``text``; returns the text after their fixes (only
+        fixers' fixes are applied: a checker's ``fix`` counts as its action only)."""
+        cfg = resolved.vetting
+        for name in names:
             t0 = time.perf_counter()
             if (t0 - start) * 1000 > cfg.budget_ms:
                 verdict = Verdict(status="timeout", detail="vetting budget spent before it ran")
             else:
                 verdict = self._run_one(name, dataclasses.replace(ctx, suggestion=text),
-                                        options, cfg)
-            timings[name] = (time.perf_counter() - t0) * 1000
-            statuses[name] = verdict.status
-            findings.extend(verdict.findings)
+                                        resolved.options[name], cfg)
+            run.timings[name] = run.timings.get(name, 0.0) + (time.perf_counter() - t0) * 1000
+            if not again or verdict.status not in ("ok", "skipped"):
+                run.statuses[name] = verdict.status
+            known = {(f.rule_id, f.line, f.analyzer) for f in run.findings}
+            run.findings.extend(f for f in verdict.findings
+                                if (f.rule_id, f.line, f.analyzer) not in known)
             action = verdict.action
             if verdict.status in ("error", "timeout", "unparseable"):
                 action = cfg.on_error
-                findings.append(Finding(
+                run.findings.append(Finding(
                     rule_id=f"CW-VET-{verdict.status.upper()}", severity="medium",
                     confidence="high", analyzer=name, action=cfg.on_error,
                     message=f"{name} could not vet this suggestion ({verdict.status}"
                             f"{': ' + verdict.detail if verdict.detail else ''})"))
-            elif verdict.status == "warming":
+            elif verdict.status == "warming" and not again:
                 action = strictest(action, cfg.on_warming)
                 if cfg.on_warming != "allow":
-                    findings.append(Finding(
+                    run.findings.append(Finding(
                         rule_id="CW-VET-WARMING", severity="info", confidence="high",
                         analyzer=name, action=cfg.on_warming,
                         message=f"{name} is still loading: this suggestion was not checked"))
-            if action == "fix" and verdict.text is not None:
+            if action == "fix" and verdict.text is not None and \
+                    self.analyzers[name].category not in PROTECTED_CATEGORIES:
                 text = verdict.text
-            actions.append(action)
-        action = strictest(*actions)
-        if action == "fix" and text == ctx.suggestion:
-            action = "annotate" if findings else "allow"
-        result = PipelineResult(action=action, text=text, findings=findings,
-                                statuses=statuses,
-                                elapsed_ms=(time.perf_counter() - start) * 1000,
-                                timings_ms=timings)
-        self._audit(ctx, result)
-        return result
+            run.actions.append(action)
+        return text
 
     def _run_one(self, name: str, ctx: VetContext, options: Any,
                  cfg: VettingConfig) -> Verdict:

@@ -146,6 +146,8 @@ def run_completion(engine: Engine, pipeline: Vetter, req: CompletionRequest,
         if not text or text in seen:
             continue
         seen.add(text)
+        if "\r\n" in req.text:  # the document's own line ends
+            text = text.replace("\n", "\r\n")
         cand = _vet(pipeline, req, text)
         cand.index = len(result.candidates) + len(result.blocked)
         cand.raw = raw

@@ -102,10 +102,22 @@ def crossfile_snippets(current_path: str, language: str, others: list[OtherDocum
     return "".join(blocks), sources
 
 
+def model_text(text: str) -> str:
+    """Document text as the model sees it: LF line ends."""
+    return text.replace("\r\n", "\n")
+
+
 def build_prompt(family: FimFamily, prefix: str, suffix: str, budgeter: Budgeter,
                  budget: Budget, crossfile: str = "", sources: list[str] | None = None) -> Prompt:
     """Format the FIM prompt; the suffix and cross-file shares that are not used go to the
-    prefix."""
+    prefix. The model sees LF line ends (what it was trained on) whatever the document
+    uses, and a suffix of only whitespace (an editor's final newline after the cursor
+    line) as no suffix at all: the model was trained on windows that end anywhere, where
+    a lone newline as the whole suffix is rare, and a weak model continues differently
+    after it."""
+    prefix, suffix = model_text(prefix), model_text(suffix)
+    if not suffix.strip():
+        suffix = ""
     suffix_part = budgeter.head_within(suffix, budget.suffix)
     spare = budget.suffix - budgeter.count_tokens(suffix_part) if suffix_part else budget.suffix
     cross_cost = budgeter.count_tokens(crossfile) if crossfile else 0

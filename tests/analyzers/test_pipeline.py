@@ -68,7 +68,33 @@ def test_on_error_annotate_and_fix_before_next():
     Seen.texts.clear()
     r = make({"on_error": "annotate"}).vet(VetContext("", "x = 1\n", ""))
     assert r.action == "fix" and r.text == "X = 1\n"
-    assert Seen.texts == ["X = 1\n"]
+    assert Seen.texts == ["x = 1\n", "X = 1\n"]  # the model's text, then the fixed one
+
+
+class DropLine(BaseAnalyzer):
+    """A fixer that deletes the whole suggestion (as ruff's F841 fix deletes an unused
+    assignment)."""
+
+    name, category, order = "drop", "style", 1
+
+    def analyze(self, ctx, options):
+        return Verdict(action="fix", text="")
+
+
+class Password(BaseAnalyzer):
+    name, category, order = "pw", "secrets", 40
+
+    def analyze(self, ctx, options):
+        hits = [self.finding("PW", "high", "high", "password", action="block")] \
+            if "hunter2" in ctx.suggestion else []
+        return Verdict.from_findings(hits)
+
+
+def test_a_fix_never_removes_a_checkers_finding():
+    p = Pipeline({"drop": DropLine(), "pw": Password()}, {}, {})
+    r = p.vet(VetContext("def f():\n    ", 'password = "hunter2hunter2"', ""))
+    assert r.action == "block" and "PW" in r.rule_ids
+    assert r.statuses == {"drop": "ok", "pw": "ok"}
 
 
 def test_disable_needs_acknowledgement(caplog):
@@ -157,3 +183,15 @@ def test_cli_vet_and_index(tmp_path, capsys):
     hit = index.lookup("def f3(a, b):\n    g = a * 3 + b\n    return g - 3\n"
                        "def f4(a, b):\n    g = a * 4 + b\n    return g - 4\n")
     assert hit and hit[0].kind == "renamed"
+
+
+def test_real_ruff_fix_does_not_hide_a_password(pipeline, tmp_path):
+    """ruff's F841 fix deletes an unused assignment at the end of a function; the secret
+    in it must still be reported (the secrets analyzer sees the model's text)."""
+    src = tmp_path / "login.py"
+    prefix = "def login(user):\n    check(user)"
+    src.write_text(prefix)
+    r = pipeline.vet(VetContext(prefix, '\n    password = "hunter2hunter2"', "",
+                                path=str(src), uri=src.as_uri()))
+    assert "ruff:F841" in r.rule_ids
+    assert "CW-SECRET-PASSWORD" in r.rule_ids and r.action == "block"

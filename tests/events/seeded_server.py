@@ -1,7 +1,9 @@
 """``codeward`` with the model's suggestions replaced by seeded secret lines (for the
 secrets test): the real tiny model still generates, then its first text is swapped for the
 next line from ``$CODEWARD_TEST_SEEDS`` (a JSON list), so seeded secrets travel the real
-path: post-processing, vetting, the completion result, the event recorder."""
+path: post-processing, vetting, the completion result, the event recorder. Vetting blocks
+the secret ones (recorded as blocked candidates); a clean second candidate is always added
+so that every session has a suggestion to show and accept."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ def generate(self, request, cancel):  # type: ignore[no-untyped-def]
     global _next
     result = _generate(self, request, cancel)
     if SEEDS and result.texts:
-        result.texts = [SEEDS[_next % len(SEEDS)] + "\n", *result.texts[1:]]
+        result.texts = [SEEDS[_next % len(SEEDS)] + "\n", "return len(cmd)\n"]
         _next += 1
     return result
 

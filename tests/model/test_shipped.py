@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(models.default_model_dir() is None,
                                 reason="no default model shipped in server/default_model")
 
 
-def _complete(text: str) -> str:
+def _complete(text: str, offset: int | None = None) -> str:
     from codeward.finetune.evaluate import _PassThrough
     from codeward.server.completion import CompletionRequest, run_completion
     from codeward.server.engine import Engine
@@ -26,7 +26,8 @@ def _complete(text: str) -> str:
     engine = Engine(models.resolve_model_dir(""), settings.engine)
     assert engine.model_dir == SHIPPED or engine.manifest.name == "codeward-base"
     req = CompletionRequest(uri="file:///point.py", path="", language="python", version=0,
-                            text=text, offset=len(text), settings=settings)
+                            text=text, offset=len(text) if offset is None else offset,
+                            settings=settings)
     result = run_completion(engine, _PassThrough(), req, threading.Event(), "t")
     return result.candidates[0].text if result.candidates else ""
 
@@ -48,9 +49,13 @@ def test_shipped_model_manifest_size_and_card():
     assert (hf / "model.safetensors").is_file() and (hf / "tokenizer.json").is_file()
 
 
-def test_shipped_model_completes_init_with_plausible_python():
+@pytest.mark.parametrize("ending", ["", "\n", "\r\n"], ids=["no-newline", "lf", "crlf"])
+def test_shipped_model_completes_init_with_plausible_python(ending: str):
+    """The README demo, saved as editors save it (a final newline, LF or CRLF)."""
     prefix = "class Point:\n    def __init__(self"
-    text = _complete(prefix)
+    text = _complete(prefix.replace("\n", ending or "\n") + ending,
+                     len(prefix.replace("\n", ending or "\n")))
+    text = text.replace("\r\n", "\n")
     assert text.strip(), "the shipped model gave no completion"
     line = text.split("\n", 1)[0]
     # the signature the model wrote, closed with a body, must parse as Python

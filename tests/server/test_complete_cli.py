@@ -61,3 +61,17 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     proc = run("complete", f"{src}:1:1", "--model", str(tmp_path / "nope"))
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_complete_same_for_lf_crlf_and_no_final_newline(tiny_model_dir: Path,
+                                                        tmp_path: Path) -> None:
+    (tmp_path / ".codeward.toml").write_text("[vetting]\nbudget_ms = 2000\n")
+    outs = []
+    for name, text in (("bare.py", "def add(a, b):\n    "), ("lf.py", "def add(a, b):\n    \n"),
+                       ("crlf.py", "def add(a, b):\r\n    \r\n")):
+        src = tmp_path / name
+        src.write_bytes(text.encode())
+        proc = run("complete", f"{src}:2:5", "--model", str(tiny_model_dir))
+        assert proc.returncode == 0, proc.stderr
+        outs.append(proc.stdout)
+    assert outs == ["return a + b\n"] * 3

@@ -206,3 +206,17 @@ def test_prompt_fits_the_models_positions(tiny_model_dir: Path) -> None:
         assert 100 < result.prompt_tokens <= 200 - settings.engine.single_line_max_tokens
     finally:
         e.close()
+
+
+def test_prompt_is_the_same_as_editors_save_the_file(engine: Engine) -> None:
+    """A final newline (LF or CRLF) after the cursor line must not change what the model
+    sees: the shipped model answered the README demo differently after a lone newline."""
+    budget = context.split_budget(512, 0.25, 0.2)
+    prefix = "class Point:\n    def __init__(self"
+    bare = context.build_prompt(engine.family, prefix, "", engine, budget).text
+    for suffix in ("\n", "\n\n", "\r\n", "  \n"):
+        assert context.build_prompt(engine.family, prefix, suffix, engine, budget).text == bare
+    crlf = context.build_prompt(engine.family, prefix.replace("\n", "\r\n"), "\r\nx = 1\r\n",
+                                engine, budget)
+    assert crlf.text == context.build_prompt(engine.family, prefix, "\nx = 1\n", engine,
+                                             budget).text
