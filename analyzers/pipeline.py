@@ -28,8 +28,7 @@ import time
 from importlib.metadata import entry_points
 from typing import Any
 
-from codeward.server.settings import deep_merge, merge
-
+from .config import deep_merge, merge
 from .contract import (
     PROTECTED_CATEGORIES,
     Analyzer,
@@ -143,7 +142,7 @@ class Pipeline:
         if cached is not None:
             return cached
         vet_data = deep_merge(self._server_vetting, project.get("vetting") or {})
-        vetting, errors = merge(VettingConfig(), vet_data)  # type: ignore[arg-type]
+        vetting, errors = merge(VettingConfig(), vet_data)
         for e in errors:
             self._report(f"codeward vetting settings: {e}")
         tables = deep_merge(self._server_analyzers, project.get("analyzers") or {})
@@ -157,7 +156,7 @@ class Pipeline:
             if not self._enabled(name, analyzer, table):
                 continue
             data = {k: v for k, v in table.items() if k not in COMMON_KEYS}
-            opts, errors = merge(analyzer.Options(), data)  # type: ignore[arg-type]
+            opts, errors = merge(analyzer.Options(), data)
             for e in errors:
                 self._report(f"codeward settings: analyzers.{name}.{e}")
             options[name] = opts

@@ -66,7 +66,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     from .manifest import ModelError
     from .oneshot import complete_file
 
-    file, line, col = _parse_location(args.location)
+    file, line, col = parse_location(args.location)
     try:
         result = complete_file(file, line, col, model=args.model, candidates=args.candidates)
     except (ModelError, OSError, UnicodeDecodeError) as exc:
@@ -89,7 +89,26 @@ def cmd_complete(args: argparse.Namespace) -> int:
     return 0 if result["candidates"] else 1
 
 
-def _parse_location(value: str) -> tuple[Path, int, int]:
+def cmd_vet(args: argparse.Namespace) -> int:
+    from .oneshot import vet_file
+
+    file, line, col = parse_location(args.location)
+    result = vet_file(file, line, col, args.text, wait=not args.no_wait)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(f"{result.action}  ({result.elapsed_ms:.1f} ms)")
+        for f in result.findings:
+            print(f"  line {f.line}: [{f.action}] {f.rule_id} {f.severity}/{f.confidence}: "
+                  f"{f.message}  {f.reference}")
+        if result.action == "fix":
+            print("fixed text:")
+            print(result.text)
+    return {"allow": 0, "annotate": 0, "fix": 0}.get(result.action, 1)
+
+
+def parse_location(value: str) -> tuple[Path, int, int]:
+    """FILE:LINE:COL (1-based) as a path and two numbers; a clear exit otherwise."""
     parts = value.rsplit(":", 2)
     if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
         raise SystemExit(f"codeward: expected FILE:LINE:COL (1-based), got {value!r}")
@@ -137,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--candidates", type=int, default=1)
     complete.add_argument("--json", action="store_true", help="machine-readable output")
     complete.set_defaults(func=cmd_complete)
+
+    vet = sub.add_parser("vet", help="vet a suggestion inserted at FILE:LINE:COL (1-based)")
+    vet.add_argument("location", metavar="FILE:LINE:COL")
+    vet.add_argument("--text", required=True, help="the suggestion (use $'...' for newlines)")
+    vet.add_argument("--json", action="store_true", help="machine-readable output")
+    vet.add_argument("--no-wait", action="store_true",
+                     help="do not wait for the license index (status 'warming')")
+    vet.set_defaults(func=cmd_vet)
 
     model = sub.add_parser("model", help="convert and inspect models")
     model_sub = _Subparsers(model.add_subparsers(dest="model_command", required=True), common)

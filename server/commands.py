@@ -55,7 +55,7 @@ def needs_extra(what: str, exc: BaseException) -> str:
 
 
 BUILTINS = {
-    "vet": "codeward.analyzers.cli:register",
+    "license-index": "codeward.analyzers.cli:register",
     "events": "codeward.server.events.cli:register",
     "finetune": "codeward.finetune.cli:register",
 }

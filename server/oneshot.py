@@ -1,4 +1,5 @@
-"""``codeward complete``: one completion at a file position, without an editor."""
+"""One-shot commands without an editor: ``codeward complete`` (a completion at a file
+position) and ``codeward vet`` (a suggestion vetted as if inserted there)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from codeward.analyzers.contract import PipelineResult, VetContext
 from codeward.analyzers.pipeline import Pipeline
 
 from . import models
@@ -54,3 +56,25 @@ def complete_file(file: Path, line: int, col: int, *, model: str | None = None,
     out = result.as_dict()
     return {k: out[k] for k in ("id", "model", "reason", "multiline", "candidates", "blocked",
                                 "generation_ms", "vetting_ms", "prompt_tokens")}
+
+
+def vet_file(file: Path, line: int, col: int, suggestion: str, *,
+             wait: bool = True) -> PipelineResult:
+    """Vet ``suggestion`` inserted at a 1-based LINE:COL of ``file`` (a missing file is an
+    empty document); with ``wait`` the license index is waited for (else ``warming``)."""
+    text = file.read_text("utf-8") if file.exists() else ""
+    offset = offset_of(text, line, col) if text else 0
+    settings = SettingsResolver().for_path(file.resolve())
+    # no editor is waiting: give cold starts (a new project's ruff server) time
+    vetting = {**settings.vetting, "budget_ms": 30_000.0}
+    pipeline = Pipeline.from_settings(settings.analyzers, vetting)
+    try:
+        if wait:
+            pipeline.wait_ready(120)
+        return pipeline.vet(VetContext(
+            prefix=text[:offset], suggestion=suggestion, suffix=text[offset:],
+            uri=file.resolve().as_uri(), language=LANGUAGES.get(file.suffix, "python"),
+            path=str(file.resolve()),
+            settings={"analyzers": settings.analyzers, "vetting": vetting}))
+    finally:
+        pipeline.close()

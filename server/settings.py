@@ -4,20 +4,20 @@ Sources, later ones win: defaults in code < the editor's initializationOptions a
 workspace/didChangeConfiguration < the project's ``[tool.codeward]`` table in
 ``pyproject.toml`` or its ``.codeward.toml`` (found from the document's path upward).
 
-A bad value never raises: :func:`merge` keeps the default (or the earlier source's value)
+A bad value never raises: :func:`merge` (over ``codeward.analyzers.config``) keeps the default (or the earlier source's value)
 for that one field and returns a message that names the field and says what was expected.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from codeward.analyzers.config import merge_into
 
 logger = logging.getLogger(__name__)
 
@@ -124,93 +124,6 @@ class Settings:
     """Event store and privacy options, read by ``codeward.server.events``."""
 
 
-def _check(value: Any, tp: Any) -> Any:
-    """Return ``value`` as type ``tp`` or raise TypeError with what was expected."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise TypeError("expected true or false")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise TypeError("expected an integer")
-    if tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise TypeError("expected a number")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise TypeError("expected a string")
-    if origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise TypeError("expected a list")
-        return [_check(v, item_tp) for v in value]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise TypeError("expected a table")
-        _, val_tp = typing.get_args(tp)
-        return {str(k): _check(v, val_tp) for k, v in value.items()}
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            try:
-                return _check(value, arg)
-            except TypeError:
-                continue
-        raise TypeError(f"expected {tp}")
-    raise TypeError(f"unsupported setting type {tp}")
-
-
-def _merge_into(obj: Any, data: Any, path: str, errors: list[str]) -> Any:
-    if not isinstance(data, dict):
-        errors.append(f"{path or 'settings'}: expected a table, got {type(data).__name__}")
-        return obj
-    hints = typing.get_type_hints(type(obj))
-    names = {f.name for f in dataclasses.fields(obj)}
-    updates: dict[str, Any] = {}
-    for key, value in data.items():
-        name = key.replace("-", "_")
-        where = f"{path}.{key}" if path else key
-        if name not in names:
-            errors.append(f"{where}: unknown setting (ignored)")
-            continue
-        current = getattr(obj, name)
-        if dataclasses.is_dataclass(current):
-            updates[name] = _merge_into(current, value, where, errors)
-            continue
-        try:
-            checked = _check(value, hints[name])
-        except TypeError as exc:
-            errors.append(f"{where}: {exc}, got {value!r}; keeping {current!r}")
-            continue
-        if isinstance(current, dict) and isinstance(checked, dict):
-            checked = deep_merge(current, checked)
-        updates[name] = checked
-    merged = dataclasses.replace(obj, **updates)
-    validate = getattr(merged, "validate", None)
-    if validate is not None:
-        problems = validate()
-        if problems:
-            errors.extend(f"{p}; keeping the previous values of this section" for p in problems)
-            return obj
-    return merged
-
-
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """``extra`` over ``base``, tables merged key by key."""
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def merge(settings: Settings, data: Any) -> tuple[Settings, list[str]]:
     """Apply a raw mapping over ``settings``; bad fields keep their value and give a message."""
     errors: list[str] = []
@@ -218,7 +131,7 @@ def merge(settings: Settings, data: Any) -> tuple[Settings, list[str]]:
         return settings, errors
     if isinstance(data, dict) and isinstance(data.get("codeward"), dict):
         data = data["codeward"]
-    return _merge_into(settings, data, "", errors), errors
+    return merge_into(settings, data, "", errors), errors
 
 
 def find_project_file(path: Path) -> Path | None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import platformdirs
 
-from codeward.server.settings import _merge_into
+from codeward.analyzers.config import merge_into
 
 APP = "codeward"
 
@@ -135,7 +135,7 @@ def parse(raw: Any) -> tuple[EventSettings, list[str]]:
         return EventSettings(), errors
     if isinstance(raw, dict) and isinstance(raw.get("store"), str):
         raw = {**raw, "store": {"url": raw["store"]}}
-    return _merge_into(EventSettings(), raw, "events", errors), errors
+    return merge_into(EventSettings(), raw, "events", errors), errors
 
 
 def is_sqlite(url: str) -> bool:
