@@ -59,6 +59,9 @@ class Candidate:
     findings: list[dict[str, Any]] = field(default_factory=list)
     statuses: dict[str, str] = field(default_factory=dict)
     raw: str = ""
+    logprobs: list[float] = field(default_factory=list)
+    """The model's log-probability of each token it generated for ``raw`` (the confidence
+    gate's input; empty for text that did not come from the model)."""
 
 
 @dataclass
@@ -140,7 +143,7 @@ def run_completion(engine: Engine, pipeline: Vetter, req: CompletionRequest,
         return result
     seen: set[str] = set()
     vet_start = time.perf_counter()
-    for raw in gen.texts:
+    for i, raw in enumerate(gen.texts):
         text = postprocess.clean(raw, prefix, suffix, multiline=multiline,
                                  max_lines=s.completion.max_lines)
         if not text or text in seen:
@@ -151,6 +154,7 @@ def run_completion(engine: Engine, pipeline: Vetter, req: CompletionRequest,
         cand = _vet(pipeline, req, text)
         cand.index = len(result.candidates) + len(result.blocked)
         cand.raw = raw
+        cand.logprobs = gen.logprobs[i] if i < len(gen.logprobs) else []
         if cand.action == "block" or not cand.text.strip():
             result.blocked.append(cand)
         else:

@@ -51,6 +51,8 @@ class GenerationResult:
     cancelled: bool = False
     elapsed_ms: float = 0.0
     model: str = ""
+    logprobs: list[list[float]] = field(default_factory=list)
+    """Per text, the log-probability of each generated token (the confidence gate's input)."""
 
 
 @dataclass
@@ -219,6 +221,7 @@ class Engine:
         generator = self._generator_for(head)
         n = max(1, request.candidates)
         collected: list[list[int]] = [[] for _ in range(n)]
+        logprobs: list[list[float]] = [[] for _ in range(n)]
         steps = 0
         newline_ids = self.newline_ids
         delay = self.step_delay
@@ -235,6 +238,7 @@ class Engine:
                 return True
             ids = collected[step.batch_id]
             ids.append(step.token_id)
+            logprobs[step.batch_id].append(float(step.log_prob))
             if step.token_id in newline_ids:
                 text = tokenizer.decode(ids)
                 if request.single_line:
@@ -252,7 +256,7 @@ class Engine:
                 break
             base = dict(
                 max_length=request.max_new_tokens, include_prompt_in_result=False,
-                end_token=self.end_tokens or None, beam_size=1,
+                end_token=self.end_tokens or None, beam_size=1, return_scores=True,
                 callback=lambda step, o=offset: callback(_Shift(step, o)),
             )
             if head:
@@ -277,7 +281,7 @@ class Engine:
             texts=[] if was_cancelled else texts, prompt_tokens=len(head) + len(prompt),
             steps=steps, cached_tokens=len(head),
             cancelled=was_cancelled, elapsed_ms=(time.perf_counter() - start) * 1000,
-            model=self.label,
+            model=self.label, logprobs=[] if was_cancelled else logprobs[:len(texts)],
         )
 
 
@@ -293,6 +297,10 @@ class _Shift:
     @property
     def token_id(self) -> int:
         return int(self._step.token_id)
+
+    @property
+    def log_prob(self) -> float:
+        return float(self._step.log_prob)
 
 
 class EngineHost:

@@ -109,3 +109,10 @@ def test_greedy_output_matches_transformers(tiny_hf_dir: Path, tmp_path: Path) -
     expected = tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)
     assert res.texts[0] == expected
     assert "return a + b" in expected
+    # The confidence gate's input: each generated token's log-probability, as transformers
+    # computes it (log-softmax of the logits at that step).
+    with torch.no_grad():
+        logits = model(gen).logits[0, ids.shape[1] - 1:-1]
+    want = torch.log_softmax(logits.float(), -1).gather(1, gen[0, ids.shape[1]:, None])[:, 0]
+    assert len(res.logprobs[0]) == len(want) > 0
+    assert max(abs(a - b) for a, b in zip(res.logprobs[0], want.tolist(), strict=True)) < 1e-3
