@@ -117,8 +117,7 @@ class LicenseAnalyzer(BaseAnalyzer):
         self._worker: LicenseWorker | None = None
         self._lock = threading.Lock()
 
-    MISSING = ("scancode-toolkit is not installed, so licenses are not checked: "
-               "pip install 'codeward[license]'")
+    MISSING = "not installed: pip install codeward[license]"
 
     @staticmethod
     def available() -> bool:
@@ -128,7 +127,8 @@ class LicenseAnalyzer(BaseAnalyzer):
 
     def warm_up(self) -> None:
         if not self.available():
-            logger.warning("%s", self.MISSING)
+            logger.warning("license analyzer (scancode-toolkit) %s; licenses are not checked",
+                           self.MISSING)
             return
         with self._lock:
             if self.in_process:

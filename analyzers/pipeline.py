@@ -81,6 +81,11 @@ def discover() -> dict[str, type]:
     return found
 
 
+def _not_checked(detail: str) -> str:
+    """Why a ``warming`` analyzer did not check: not installed (an extra), else loading."""
+    return detail if detail.startswith("not installed") else "is still loading"
+
+
 @dataclasses.dataclass
 class _Run:
     """What the analyzers said about one candidate so far."""
@@ -233,6 +238,10 @@ class Pipeline:
                 logger.exception("analyzer %s failed to warm up", name)
                 self._warm[name] = f"error: {exc}"
 
+    def pending(self) -> list[str]:
+        """Enabled analyzers still loading (a one-shot command waits for these)."""
+        return [n for n, state in self.status().items() if state == "warming"]
+
     def wait_ready(self, timeout: float | None = None) -> bool:
         if self._thread is not None:
             self._thread.join(timeout)
@@ -311,7 +320,8 @@ class Pipeline:
                     run.findings.append(Finding(
                         rule_id="CW-VET-WARMING", severity="info", confidence="high",
                         analyzer=name, action=cfg.on_warming,
-                        message=f"{name} is still loading: this suggestion was not checked"))
+                        message=f"{name} {_not_checked(verdict.detail)}: this suggestion "
+                                "was not checked"))
             if action == "fix" and verdict.text is not None and \
                     self.analyzers[name].category not in PROTECTED_CATEGORIES:
                 text = verdict.text
@@ -324,6 +334,9 @@ class Pipeline:
         state = self._warm.get(name, "ready")
         if state.startswith("error"):
             return Verdict(status="error", detail=state[len("error: "):])
+        if not getattr(analyzer, "available", lambda: True)():
+            return Verdict(status="warming",
+                           detail=getattr(analyzer, "MISSING", "not installed"))
         if state in ("warming", "disabled") and not analyzer.is_ready():
             if state == "disabled":  # enabled by a project only: warm it now
                 self._warm[name] = "warming"

@@ -68,7 +68,8 @@ def cmd_complete(args: argparse.Namespace) -> int:
 
     file, line, col = parse_location(args.location)
     try:
-        result = complete_file(file, line, col, model=args.model, candidates=args.candidates)
+        result = complete_file(file, line, col, model=args.model, candidates=args.candidates,
+                               wait=not args.no_wait, record=args.record, progress=sys.stderr)
     except (ModelError, OSError, UnicodeDecodeError) as exc:
         print(f"codeward: {exc}", file=sys.stderr)
         return 2
@@ -153,8 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     complete = sub.add_parser("complete", help="print the completion at FILE:LINE:COL (1-based)")
     complete.add_argument("location", metavar="FILE:LINE:COL")
     complete.add_argument("--model", help="converted model directory")
-    complete.add_argument("--candidates", type=int, default=1)
+    complete.add_argument("--candidates", type=int, default=1,
+                          help="how many candidates to generate (default 1)")
     complete.add_argument("--json", action="store_true", help="machine-readable output")
+    complete.add_argument("--no-wait", action="store_true",
+                          help="do not wait for the license index to load (the suggestion "
+                               "is then annotated 'not checked')")
+    complete.add_argument("--record", action="store_true",
+                          help="write the completion event to the event store (one-shot "
+                               "commands record nothing by default)")
     complete.set_defaults(func=cmd_complete)
 
     vet = sub.add_parser("vet", help="vet a suggestion inserted at FILE:LINE:COL (1-based)")

@@ -4,9 +4,10 @@ position) and ``codeward vet`` (a suggestion vetted as if inserted there)."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from codeward.analyzers.contract import PipelineResult, VetContext
 from codeward.analyzers.pipeline import Pipeline
@@ -33,8 +34,33 @@ def offset_of(text: str, line: int, col: int) -> int:
     return before + col - 1
 
 
+def wait_for_analyzers(pipeline: Pipeline, timeout: float, stream: TextIO | None) -> None:
+    """Wait until no enabled analyzer is still loading (the license index takes 5-15 s);
+    a spinner on ``stream`` while waiting when it is a terminal. An analyzer that is not
+    installed is not waited for (its findings say so)."""
+    tty = stream is not None and stream.isatty()
+    start = time.monotonic()
+    frames, i = "|/-\\", 0
+    while (pending := pipeline.pending()) and time.monotonic() - start < timeout:
+        if tty:
+            assert stream is not None
+            stream.write(f"\r{frames[i % 4]} codeward: waiting for {', '.join(pending)} "
+                         f"({time.monotonic() - start:.0f} s; --no-wait skips it)\x1b[K")
+            stream.flush()
+        i += 1
+        time.sleep(0.1)
+    if tty and i:
+        assert stream is not None
+        stream.write("\r\x1b[K")
+        stream.flush()
+
+
 def complete_file(file: Path, line: int, col: int, *, model: str | None = None,
-                  candidates: int = 1) -> dict[str, Any]:
+                  candidates: int = 1, wait: bool = True, record: bool = False,
+                  progress: TextIO | None = None) -> dict[str, Any]:
+    """One completion at a 1-based LINE:COL. ``wait``: for every analyzer to load (else
+    a still-loading one annotates "not checked"); ``record``: write the completion event
+    to the configured event store (one-shot commands record nothing by default)."""
     text = file.read_text("utf-8")
     offset = offset_of(text, line, col)
     settings = SettingsResolver().for_path(file.resolve())
@@ -45,6 +71,8 @@ def complete_file(file: Path, line: int, col: int, *, model: str | None = None,
     language = LANGUAGES.get(file.suffix, "python")
     pipeline.wait_fast(30.0)
     pipeline.prepare(str(file.resolve()), language, background=False)
+    if wait:
+        wait_for_analyzers(pipeline, 120.0, progress)
     try:
         req = CompletionRequest(uri=file.resolve().as_uri(), path=str(file.resolve()),
                                 language=language, version=0,
@@ -53,6 +81,14 @@ def complete_file(file: Path, line: int, col: int, *, model: str | None = None,
     finally:
         pipeline.close()
         engine.close()
+    if record:
+        from .events import open_recorder
+
+        recorder = open_recorder(settings)
+        try:
+            recorder.completion({"request": req, "result": result})
+        finally:
+            recorder.close()
     out = result.as_dict()
     return {k: out[k] for k in ("id", "model", "reason", "multiline", "candidates", "blocked",
                                 "generation_ms", "vetting_ms", "prompt_tokens")}

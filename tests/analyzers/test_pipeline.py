@@ -195,3 +195,44 @@ def test_real_ruff_fix_does_not_hide_a_password(pipeline, tmp_path):
                                 path=str(src), uri=src.as_uri()))
     assert "ruff:F841" in r.rule_ids
     assert "CW-SECRET-PASSWORD" in r.rule_ids and r.action == "block"
+
+
+def test_license_not_installed_says_so_never_still_loading(monkeypatch):
+    from codeward.analyzers.license import LicenseAnalyzer
+
+    monkeypatch.setattr(LicenseAnalyzer, "available", staticmethod(lambda: False))
+    p = Pipeline({"license": LicenseAnalyzer()}, {}, {})
+    p.start_warm_up()
+    assert p.wait_ready(5) is False and p.status() == {"license": "unavailable"}
+    assert p.pending() == []  # nothing to wait for
+    r = p.vet(VetContext("", "x = 1\n", ""))
+    (finding,) = r.findings
+    assert "not installed: pip install codeward[license]" in finding.message
+    assert "still loading" not in finding.message and r.action == "annotate"
+
+
+def test_one_shot_wait_shows_a_spinner_only_on_a_terminal():
+    import io
+
+    from codeward.server.oneshot import wait_for_analyzers
+
+    class Warming:
+        def __init__(self, polls):
+            self.polls = polls
+
+        def pending(self):
+            self.polls -= 1
+            return ["license"] if self.polls > 0 else []
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    wait_for_analyzers(Warming(3), 10, tty)
+    wait_for_analyzers(Warming(3), 10, pipe)
+    assert "waiting for license" in tty.getvalue() and "--no-wait" in tty.getvalue()
+    assert tty.getvalue().endswith("\r\x1b[K") and pipe.getvalue() == ""
+    slow = Warming(10**9)
+    wait_for_analyzers(slow, 0.3, None)  # gives up after its timeout
+    assert slow.polls > 0

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "codeward.server.cli", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
 
 
 def test_complete_prints_the_suggestion(tiny_model_dir: Path, tmp_path: Path) -> None:
     (tmp_path / ".codeward.toml").write_text("[vetting]\nbudget_ms = 2000\n")
     src = tmp_path / "m.py"
     src.write_text("def add(a, b):\n    \n")
-    proc = run("complete", f"{src}:2:5", "--model", str(tiny_model_dir))
+    proc = run("complete", f"{src}:2:5", "--model", str(tiny_model_dir), "--no-wait")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "return a + b"
 
@@ -32,13 +34,16 @@ def test_complete_json(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert data["model"] == "tiny-taught@1"
     assert data["candidates"][0]["text"] == "return a + b"
     assert data["candidates"][0]["action"] in ("allow", "annotate")
+    # it waited for the license index: every analyzer checked the suggestion
+    assert "CW-VET-WARMING" not in {f["rule_id"] for f in data["candidates"][0]["findings"]}
+    assert set(data["candidates"][0]["statuses"].values()) <= {"ok", "skipped"}
     assert data["prompt_tokens"] > 5 and data["generation_ms"] > 0
 
 
 def test_insecure_suggestion_is_withheld(tiny_model_dir: Path, tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text("import os\n\ndef run(cmd):\n    \n")
-    proc = run("complete", f"{src}:4:5", "--model", str(tiny_model_dir), "--json")
+    proc = run("complete", f"{src}:4:5", "--model", str(tiny_model_dir), "--json", "--no-wait")
     data = json.loads(proc.stdout)
     assert proc.returncode == 1
     assert data["candidates"] == []
@@ -71,7 +76,22 @@ def test_complete_same_for_lf_crlf_and_no_final_newline(tiny_model_dir: Path,
                        ("crlf.py", "def add(a, b):\r\n    \r\n")):
         src = tmp_path / name
         src.write_bytes(text.encode())
-        proc = run("complete", f"{src}:2:5", "--model", str(tiny_model_dir))
+        proc = run("complete", f"{src}:2:5", "--model", str(tiny_model_dir), "--no-wait")
         assert proc.returncode == 0, proc.stderr
         outs.append(proc.stdout)
     assert outs == ["return a + b\n"] * 3
+
+
+def test_one_shot_records_nothing_unless_asked(tiny_model_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text("def add(a, b):\n    \n")
+    env = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    proc = run("complete", f"{src}:2:5", "--model", str(tiny_model_dir), "--no-wait", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "data").exists(), list((tmp_path / "data").rglob("*"))
+    proc = run("complete", f"{src}:2:5", "--model", str(tiny_model_dir), "--no-wait",
+               "--record", env=env)
+    assert proc.returncode == 0, proc.stderr
+    stats = run("events", "stats", "--json", env=env)
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["total"]["served"] == 1, stats.stdout
