@@ -16,7 +16,9 @@ Feedback params (the client's notifications, documented in the README):
 - ``shownMs`` (any; number): how long the suggestion had been visible.
 
 Unknown ids, bad params and duplicates (a second show or dismiss of the same candidate, an
-accept no longer than one already recorded) are counted and skipped.
+accept no longer than one already recorded) are counted and skipped. For clients that never
+run the accept command, an acceptance is inferred from the document's next change when it
+inserts an offered candidate exactly (see ``_infer_accept``).
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class Processor:
         self.texts: dict[str, str] = {}
         self.trackers: dict[tuple[str, int], Tracker] = {}
         self.counts: Counter[str] = Counter()
+        self.offered: dict[str, str] = {}
+        """uri -> the last completion offered there, until the document's next change."""
         self._projects: dict[str, tuple[EventSettings, Redactor]] = {}
 
     def warm(self) -> None:
@@ -80,7 +84,7 @@ class Processor:
             return self._feedback(msg[1], msg[2], msg[3])
         if kind == "change":
             self._change(msg[1], msg[2])
-            return []
+            return self._infer_accept(msg[1], msg[2], msg[3])
         if kind == "warm":
             self.warm()
             return []
@@ -135,8 +139,30 @@ class Processor:
             recorded=True, uri=req.uri, offset=req.offset, doc=req.text,
             texts={c.index: c.text for c in result.candidates}, common=common))
         self.texts.setdefault(req.uri, req.text)
+        if result.candidates:
+            self.offered[req.uri] = result.id
         self.counts["completions"] += 1
         return rows
+
+    def _infer_accept(self, uri: str, text: str, at: float) -> list[dict[str, Any]]:
+        """Clients that ignore the item's accept command (eglot 1.9, plain LSP clients):
+        when the first change after a completion makes the document exactly what inserting
+        one of its candidates gives, that is an acceptance (``reason = "inferred"``). An
+        explicit accept of the same candidate, before or after, is not counted twice."""
+        cid = self.offered.pop(uri, None)
+        meta = self.cache.get(cid) if cid else None
+        if cid is None or meta is None or meta.doc is None or meta.accepted:
+            return []
+        before, after = meta.doc[: meta.offset], meta.doc[meta.offset:]
+        for index, cand in meta.texts.items():
+            if cand.strip() and len(text) == len(meta.doc) + len(cand) and \
+                    text == before + cand + after:
+                rows = self._feedback("accept", {"id": cid, "index": index}, at)
+                for row in rows:
+                    row["reason"] = "inferred"
+                self.counts["inferred_accept"] += len(rows)
+                return rows
+        return []
 
     def _remember(self, cid: str, meta: _Meta) -> None:
         self.cache[cid] = meta

