@@ -94,7 +94,7 @@ def cmd_vet(args: argparse.Namespace) -> int:
     from .oneshot import vet_file
 
     file, line, col = parse_location(args.location)
-    result = vet_file(file, line, col, args.text, wait=not args.no_wait)
+    result = vet_file(file, line, col, args.text, wait=not args.no_wait, progress=sys.stderr)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -95,7 +95,7 @@ def complete_file(file: Path, line: int, col: int, *, model: str | None = None,
 
 
 def vet_file(file: Path, line: int, col: int, suggestion: str, *,
-             wait: bool = True) -> PipelineResult:
+             wait: bool = True, progress: TextIO | None = None) -> PipelineResult:
     """Vet ``suggestion`` inserted at a 1-based LINE:COL of ``file`` (a missing file is an
     empty document); with ``wait`` the license index is waited for (else ``warming``)."""
     text = file.read_text("utf-8") if file.exists() else ""
@@ -106,7 +106,8 @@ def vet_file(file: Path, line: int, col: int, suggestion: str, *,
     pipeline = Pipeline.from_settings(settings.analyzers, vetting)
     try:
         if wait:
-            pipeline.wait_ready(120)
+            pipeline.wait_fast(30.0)
+            wait_for_analyzers(pipeline, 120.0, progress)
         return pipeline.vet(VetContext(
             prefix=text[:offset], suggestion=suggestion, suffix=text[offset:],
             uri=file.resolve().as_uri(), language=LANGUAGES.get(file.suffix, "python"),
