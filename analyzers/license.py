@@ -2,7 +2,7 @@
 
 scancode's license index is loaded once, in the background, when the pipeline starts
 (about 1.3 GB and 5-15 seconds), in a separate worker process (``licenseworker.py``)
-queried over a pipe: loading no longer holds the server's GIL (vetting stays fast while
+queried over a pipe (scancode's half is ``scancode.py``, which both import): loading no longer holds the server's GIL (vetting stays fast while
 it loads) and the server's own memory stays small. Until it is ready the status is
 ``warming`` and the team's ``vetting.on_warming`` decides; a worker that dies is started
 again (``warming`` meanwhile). In the hot path only exact matching runs (hash, SPDX-id
@@ -22,12 +22,12 @@ import logging
 import os
 import re
 import threading
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from .contract import BaseAnalyzer, Finding, Verdict, VetContext
 from .licenseworker import LicenseWorker, WorkerGone
+from .scancode import detect_copyrights, match_query, warm_index
 
 logger = logging.getLogger(__name__)
 
@@ -49,55 +49,6 @@ class LicenseOptions:
         if self.copyright_action not in ("allow", "annotate", "block"):
             return ["license.copyright_action: expected 'allow', 'annotate' or 'block'"]
         return []
-
-
-def load_index() -> Any:
-    """scancode's license index (cached by scancode per process)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from licensedcode import cache
-
-        return cache.get_index()
-
-
-def license_info(expression: str) -> tuple[list[str], list[str]]:
-    """SPDX ids and scancode categories of the licenses in a scancode expression."""
-    from licensedcode import cache
-
-    db = cache.get_licenses_db()
-    keys = cache.get_licensing().license_keys(expression)
-    spdx = [getattr(db.get(k), "spdx_license_key", None) or f"LicenseRef-scancode-{k}"
-            for k in keys]
-    cats = [getattr(db.get(k), "category", None) or "Unstated License" for k in keys]
-    return spdx, cats
-
-
-def match_query(index: Any, query: str) -> list[dict[str, Any]]:
-    """Exact matches of ``query`` as plain data (what the worker sends back)."""
-    out = []
-    for m in index.match(query_string=query, approximate=False):
-        spdx, cats = license_info(m.rule.license_expression)
-        out.append({"start_line": m.start_line, "end_line": m.end_line, "score": m.score(),
-                    "len": m.len(), "matcher": m.matcher, "identifier": m.rule.identifier,
-                    "spdx": spdx, "categories": cats})
-    return out
-
-
-def detect_copyrights(lines: list[str]) -> list[tuple[int, str]]:
-    """(1-based line, copyright statement) for each statement in ``lines``."""
-    from cluecode import copyrights
-
-    return [(d.start_line, d.copyright) for d in copyrights.detect_copyrights_from_lines(
-        list(enumerate(lines, 1)), include_copyrights=True, include_holders=False,
-        include_authors=False)]
-
-
-def warm_index() -> Any:
-    """Load the index and pay every first-use cost (licenses db, copyright detector)."""
-    index = load_index()
-    match_query(index, "# SPDX-License-Identifier: MIT\n")
-    detect_copyrights(["Copyright 2020 A B"])
-    return index
 
 
 class LicenseAnalyzer(BaseAnalyzer):

@@ -220,7 +220,7 @@ def _load(box: dict[str, Any]) -> None:
     except (OSError, AttributeError, ValueError):
         pass
     try:
-        from .license import warm_index
+        from .scancode import warm_index
 
         box["index"] = warm_index()
     except BaseException as exc:  # noqa: BLE001 -- reported to the parent
@@ -242,7 +242,7 @@ def main() -> int:
     if "index" not in box:
         _send(out, {"ready": False, "error": box.get("error", "no index")})
         return 1
-    from .license import detect_copyrights, match_query
+    from .scancode import detect_copyrights, match_query
 
     index = box.pop("index")
     _send(out, {"ready": True, "seconds": round(time.perf_counter() - start, 2),

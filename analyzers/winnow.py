@@ -168,7 +168,7 @@ _LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING", "COPYING.tx
 
 def detect_license(path: Path, text: str, stop: Path) -> tuple[list[str], list[str], str]:
     """The file's own license notice, else the nearest license file up to ``stop``."""
-    from .license import license_info, load_index
+    from .scancode import license_info, load_index
 
     index = load_index()
     with warnings.catch_warnings():

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .base import COLUMNS, Store, StoreError, migrate
 from .config import redact_url
-from .store import COLUMNS, Store, StoreError, migrate
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
+from .base import Store
 from .config import redact_url
 from .journal import Journal
-from .store import Store
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from codeward.server.events.store import MIGRATIONS, SCHEMA_VERSION, StoreError, open_store
+from codeward.server.events.base import MIGRATIONS, SCHEMA_VERSION, StoreError
+from codeward.server.events.store import open_store
 
 
 def row(kind: str = "completion", at: float | None = None, **extra) -> dict:
