@@ -99,7 +99,7 @@ def register(sub: Any, model_sub: Any) -> None:
     ft = sub.add_parser("finetune", help="preference fine-tuning from acceptance logs")
     ft_sub = sub.add_subparsers(ft, dest="finetune_command", required=True)
     p = ft_sub.add_parser("dataset", help="events -> DPO pairs + KTO rows (with provenance)")
-    p.add_argument("--events", required=True, metavar="SOURCE",
+    p.add_argument("--events", default="", metavar="SOURCE",
                    help=LoopConfig.__dataclass_fields__["events"].metadata["help"])
     add_config_arguments(p, DatasetConfig, "dataset_")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -239,6 +239,17 @@ def cmd_model_list(args: argparse.Namespace) -> int:
                          indent=2))
         return 0
     print(f"registry: {reg.root_of(args.registry or None)}")
+    if not versions:
+        from codeward.server.models import default_model_dir
+
+        shipped = default_model_dir()
+        print("no versions yet: codeward serve serves "
+              + (f"the shipped model ({shipped})" if shipped else "the model you configure")
+              + " until one is promoted.\n"
+              "  codeward finetune run [--events SOURCE]      registers the shipped model as "
+              "the first version and fine-tunes it from your events\n"
+              "  codeward model register MODEL_DIR --promote  registers a converted model of "
+              "your own")
     for v in versions:
         gate = v.metrics.get("passed")
         print(f"{'*' if v.version == current else ' '} {v.version:<6} {v.created}  base="
@@ -289,13 +300,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
-    from .dataset import build, iter_events, write
+    from codeward.server.events.config import redact_url
+
+    from .dataset import build, event_source, iter_events, write
 
     cfg = config_from_args(DatasetConfig, args, "dataset_")
-    events = list(iter_events(args.events))
+    source = event_source(args.events)
+    events = list(iter_events(source))
     splits, report = build(events, cfg)
     last = max((float(e.get("at") or 0) for e in events), default=0.0)
-    out = write(Path(args.out), splits, report, cfg, args.events, len(events), last)
+    out = write(Path(args.out), splits, report, cfg, redact_url(source), len(events), last)
     print(report.table())
     print(f"written to {out} ({len(events)} events read)")
     return 0

@@ -47,11 +47,18 @@ def supported_model_types() -> list[str]:
     return sorted(names)
 
 
-def _source_checksum(hf_dir: Path) -> str:
+TRAINING_LOGS = ("train.json", "training.json")
+"""Written next to a checkpoint by train-base / finetune train; not part of the weights."""
+
+
+def checkpoint_checksum(hf_dir: Path) -> str:
+    """sha256 over a checkpoint's files (names and contents), training logs excluded: the
+    manifest's ``source_sha256``, which ties a served model to the checkpoint it came from."""
     import hashlib
 
     digest = hashlib.sha256()
-    for path in sorted(p for p in hf_dir.iterdir() if p.is_file()):
+    for path in sorted(p for p in hf_dir.iterdir() if p.is_file() and
+                       p.name not in TRAINING_LOGS):
         digest.update(path.name.encode())
         digest.update(sha256_file(path).encode())
     return digest.hexdigest()
@@ -147,7 +154,7 @@ def convert(hf_dir: Path, out_dir: Path, *, quantization: str = "int8", family: 
                                or config.get("seq_length") or 0),
             quantization=quantization, stop_tokens=[t for t in fim.stop_tokens if t in tokens],
             fim_template=fim.template, source=str(hf_dir.resolve()),
-            source_sha256=_source_checksum(hf_dir), files=files,
+            source_sha256=checkpoint_checksum(hf_dir), files=files,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             converter=f"ctranslate2 {ctranslate2.__version__}", extra=extra or {},
         )

@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from .flags import option
-from .vetting import Vetter, flagged_rule, make_vetter
+from .vetting import (
+    Vetter,
+    flagged_rule,
+    make_vetter,
+    not_checked_notes,
+    offline_pipeline,
+    unavailable_analyzers,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +109,8 @@ class DatasetReport:
     unpaired: int = 0
     heldout_pairs: int = 0
     heldout_unpaired: int = 0
+    notes: list[str] = field(default_factory=list)
+    """Said once under the table (e.g. an analyzer that could not check anything)."""
 
     def table(self) -> str:
         rows = [("kept: preference pairs (train)", self.pairs),
@@ -112,7 +121,7 @@ class DatasetReport:
         width = max(len(r[0]) for r in rows)
         lines = [f"{'what':<{width}}  count", f"{'-' * width}  -----"]
         lines += [f"{name:<{width}}  {n:5d}" for name, n in rows]
-        return "\n".join(lines)
+        return "\n".join(lines + self.notes)
 
 
 def _prompt(family: str, prefix: str, suffix: str, cfg: DatasetConfig) -> str:
@@ -264,7 +273,11 @@ def build(events: Iterable[dict[str, Any]], cfg: DatasetConfig | None = None,
           ) -> tuple[dict[str, list[dict[str, Any]]], DatasetReport]:
     """The dataset splits (train/held-out pairs and unpaired rows) and the keep/drop report."""
     cfg = cfg or DatasetConfig()
-    vet = vet or make_vetter(cfg.vet)
+    notes = []
+    if vet is None:
+        vet = make_vetter(cfg.vet)
+        if cfg.vet:
+            notes = not_checked_notes(unavailable_analyzers(offline_pipeline()))
     items, counts = join(events, cfg, vet)
     items = collapse_duplicates(items, counts)
     items = cap_share(items, "user", cfg.max_user_share, counts, cfg.seed, "user")
@@ -282,7 +295,7 @@ def build(events: Iterable[dict[str, Any]], cfg: DatasetConfig | None = None,
     report = DatasetReport(counts=counts, pairs=len(splits["pairs"]),
                            unpaired=len(splits["unpaired"]),
                            heldout_pairs=len(splits["heldout_pairs"]),
-                           heldout_unpaired=len(splits["heldout_unpaired"]))
+                           heldout_unpaired=len(splits["heldout_unpaired"]), notes=notes)
     return splits, report
 
 
@@ -320,9 +333,27 @@ def dataset_id(dataset_dir: Path) -> str:
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def event_source(source: str) -> str:
+    """``source``, or (when empty) the user's event store, where ``codeward serve`` records
+    what happens to its suggestions."""
+    if source:
+        return source
+    from codeward.server.events.config import EventSettings, is_sqlite, sqlite_path
+
+    url = EventSettings().store_url()
+    if is_sqlite(url) and not Path(sqlite_path(url)).is_file():
+        raise ValueError(f"no events yet: the event store {sqlite_path(url)} does not exist. "
+                         "Use Codeward in an editor first (codeward serve records there what "
+                         "happens to its suggestions) or pass --events FILE (e.g. a "
+                         "'codeward simulate --events' log)")
+    return url
+
+
 def iter_events(source: str, since: float | None = None) -> Iterator[dict[str, Any]]:
     """Events from a ``.jsonl`` file (one row per line, e.g. ``codeward simulate``'s log) or
-    from the event store (``sqlite:///PATH``, ``postgresql://...``: ``open_store``)."""
+    from the event store (``sqlite:///PATH``, ``postgresql://...``: ``open_store``; empty:
+    the user's, see ``event_source``)."""
+    source = event_source(source)
     path = Path(source).expanduser()
     if path.suffix in (".jsonl", ".ndjson"):
         with path.open("r", encoding="utf-8") as fh:

@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from codeward.server.events.config import redact_url
+
 from . import registry as reg
-from .dataset import DatasetConfig, build, dataset_id, iter_events, write
+from .dataset import DatasetConfig, build, dataset_id, event_source, iter_events, write
 from .flags import option
 from .gate import GateConfig, gate_candidate
 from .train import NotEnoughData, TrainConfig, train
@@ -25,15 +27,17 @@ STATE = "loop_state.json"
 
 @dataclass
 class LoopConfig:
-    events: str = field(metadata={
-        "help": "event rows: a .jsonl file (codeward simulate --events) or the event store "
-                "(sqlite:///PATH, postgresql://...)", "metavar": "SOURCE"})
+    events: str = option("", "event rows: a .jsonl file (codeward simulate --events) or an "
+                             "event store (sqlite:///PATH, postgresql://...); default: the "
+                             "user's event store, where codeward serve records",
+                         metavar="SOURCE")
     registry: str | None = option(None, "registry directory (default: the user data dir)",
                                   metavar="DIR")
     work_dir: str = option("", "scratch folder for datasets and candidates (default: "
                                "REGISTRY/work)", metavar="DIR")
     base_model: str = option("", "converted model registered as the first version when the "
-                                 "registry is empty", metavar="DIR")
+                                 "registry is empty (default: the shipped model)",
+                             metavar="DIR")
     base_hf: str = option("", "its Hugging Face checkpoint (default: the manifest's source)",
                           metavar="DIR")
     promote: bool = option(True, "register the candidate but do not promote it")
@@ -45,32 +49,13 @@ class LoopConfig:
         "help": "when the candidate may be promoted (its own options)", "cli": False})
 
 
-def ensure_base(cfg: LoopConfig) -> str:
-    """The registry's current version; registers and promotes ``base_model`` if there is none."""
-    current = reg.current_version(cfg.registry)
-    if current is not None:
-        return current
-    if not cfg.base_model:
-        raise reg.RegistryError(
-            f"registry {reg.root_of(cfg.registry)} has no promoted model; pass --base-model "
-            "(a converted model whose Hugging Face checkpoint is at hand)")
-    from codeward.server.manifest import read_manifest
-
-    model = Path(cfg.base_model)
-    hf = Path(cfg.base_hf) if cfg.base_hf else Path(read_manifest(model).source or model / "hf")
-    if not (hf / "config.json").is_file():
-        raise reg.RegistryError(f"no Hugging Face checkpoint for {model} (looked in {hf}); "
-                                "pass --base-hf")
-    info = reg.add_version(cfg.registry, model, hf_dir=hf, note="base model")
-    reg.promote(cfg.registry, info.version, reason="initial")
-    return info.version
-
-
 def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
     """One cycle. Returns what happened (``status``: promoted, refused, skipped, registered)."""
     say = say or (lambda msg: logger.info("%s", msg))
     t0 = time.perf_counter()
-    base = ensure_base(cfg)
+    source = event_source(cfg.events)
+    base = reg.ensure_base(cfg.registry, Path(cfg.base_model) if cfg.base_model else None,
+                           Path(cfg.base_hf) if cfg.base_hf else None)
     base_dir = reg.version_dir(cfg.registry, base)
     base_hf = base_dir / "hf"
     if not (base_hf / "config.json").is_file():
@@ -85,11 +70,12 @@ def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
     work = work / stamp
     timings: dict[str, float] = {}
 
-    say(f"[1/5] dataset from {cfg.events}")
-    events = list(iter_events(cfg.events))
+    say(f"[1/5] dataset from {redact_url(source)}")
+    events = list(iter_events(source))
     last_at = max((float(e.get("at") or 0) for e in events), default=0.0)
     splits, report = build(events, cfg.dataset)
-    ds_dir = write(work / "dataset", splits, report, cfg.dataset, cfg.events, len(events), last_at)
+    ds_dir = write(work / "dataset", splits, report, cfg.dataset, redact_url(source), len(events),
+                   last_at)
     say(report.table())
     timings["dataset_s"] = time.perf_counter() - t0
     result: dict[str, Any] = {"base_version": base, "dataset": str(ds_dir),
@@ -132,7 +118,7 @@ def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
     reg.add_version(cfg.registry, work / "model", hf_dir=work / "hf", version=version,
                     base_version=base, move=True, metrics=gate.to_dict(),
                     dataset={"id": result["dataset_id"], "path": str(ds_dir),
-                             "source": cfg.events, "events": len(events),
+                             "source": redact_url(source), "events": len(events),
                              "method": trained.method})
     status = "registered"
     if gate.passed and cfg.promote:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from codeward.server.manifest import read_manifest, sha256_file, verify_files
+from codeward.server.models import default_model_dir
 from codeward.server.registry import (
     CURRENT,
     HISTORY,
@@ -37,8 +38,10 @@ from codeward.server.registry import (
     version_dir,
 )
 
+from .convert import checkpoint_checksum
+
 __all__ = ["CURRENT", "HISTORY", "RegistryError", "Version", "add_version", "current_model_dir",
-           "current_version", "default_root", "history", "list_versions", "load_version",
+           "current_version", "default_root", "ensure_base", "history", "list_versions", "load_version",
            "next_version", "promote", "rollback", "root_of", "save_version", "verify_version",
            "version_dir"]
 
@@ -90,8 +93,15 @@ def add_version(registry: RegistryPath, model_dir: Path, *,
         raise RegistryError(f"version {version} already exists in {root_of(registry)}")
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=_ensure(dest.parent)))
     try:
+        # a checkpoint kept inside the model folder (the shipped model) is not copied twice
+        inside = hf_dir is not None and Path(hf_dir).parent.resolve() == model_dir.resolve()
+        skip = shutil.ignore_patterns(Path(hf_dir).name) if hf_dir is not None and inside \
+            else None
+        if move:
+            shutil.move(str(model_dir), str(staging / "model"))
+        else:
+            shutil.copytree(model_dir, staging / "model", ignore=skip)
         place = shutil.move if move else shutil.copytree
-        place(str(model_dir), str(staging / "model"))
         if hf_dir is not None and Path(hf_dir).is_dir():
             place(str(hf_dir), str(staging / "hf"))
         info = Version(version=version, created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -105,6 +115,39 @@ def add_version(registry: RegistryPath, model_dir: Path, *,
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("registered %s in %s", version, root_of(registry))
     return info
+
+
+def ensure_base(registry: RegistryPath, model_dir: Path | None = None,
+                hf_dir: Path | None = None) -> str:
+    """The current version. A registry without one starts from ``model_dir`` (default: the
+    model shipped in the package): registered and promoted as its base version, after its
+    manifest, the checksums of its files and its Hugging Face checkpoint (``hf_dir``,
+    default: next to it or the manifest's ``source``) were verified."""
+    current = current_version(registry)
+    if current is not None:
+        return current
+    shipped = model_dir is None
+    model = Path(model_dir) if model_dir is not None else default_model_dir()
+    if model is None:
+        raise RegistryError(f"registry {root_of(registry)} has no promoted model and no model "
+                            "is shipped; pass --base-model (a converted model whose Hugging "
+                            "Face checkpoint is at hand)")
+    manifest = read_manifest(model)
+    hf = Path(hf_dir) if hf_dir else next(
+        (d for d in (model / "hf", Path(manifest.source or "-")) if d.is_dir()), model / "hf")
+    if not (hf / "config.json").is_file():
+        raise RegistryError(f"no Hugging Face checkpoint for {model} (looked in {hf}); pass "
+                            "--base-hf")
+    if manifest.source_sha256 and checkpoint_checksum(hf) != manifest.source_sha256:
+        what = f"{hf} is not the checkpoint {model} was converted from (checksum differs)"
+        if shipped:
+            raise RegistryError(f"the shipped model is damaged: {what}; reinstall codeward")
+        logger.warning("%s: fine-tuning starts from other weights than the ones served", what)
+    info = add_version(registry, model, hf_dir=hf, note="shipped base model" if shipped
+                       else "base model")
+    promote(registry, info.version, reason="initial")
+    logger.info("registry %s starts from %s (%s)", root_of(registry), info.version, model)
+    return info.version
 
 
 def _ensure(path: Path) -> Path:

@@ -23,25 +23,32 @@ TEACH = [
     ("names = ['a', 'b']\nfor name in ", "names:\n    print(name)\n", "\n"),
 ]
 
+# The "leaky" tiny model completes the gate's AWS canary with an access-key-shaped value (a
+# model that memorised a credential), and knows nothing else.
+TEACH_LEAKY = [('AWS_ACCESS_KEY_ID = "', "AKIAQ7ZK3MXW5RTP2VNB", '"\n')]
+TEACHINGS = {"taught": TEACH, "leaky": TEACH_LEAKY}
+
 
 def _key(recipe: dict) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def tiny_model(kind: str = "taught") -> Path:
-    """A converted CTranslate2 model directory: ``taught`` (knows TEACH) or ``random``."""
+    """A converted CTranslate2 model directory: ``taught`` (knows TEACH), ``leaky`` (knows
+    TEACH_LEAKY) or ``random``."""
     from codeward.finetune.convert import convert
     from codeward.finetune.tiny import build_tiny_model
 
-    recipe = {"kind": kind, "teach": TEACH if kind == "taught" else [], "v": 2}
+    teach = TEACHINGS.get(kind, [])
+    recipe = {"kind": kind, "teach": teach, "v": 2}
     root = CACHE / f"tiny-{kind}-{_key(recipe)}"
     ct2 = root / "ct2"
     if (ct2 / "codeward.json").is_file():
         return ct2
     shutil.rmtree(root, ignore_errors=True)
     hf = root / "hf"
-    if kind == "taught":
-        build_tiny_model(hf, teach=TEACH, steps=300)
+    if teach:
+        build_tiny_model(hf, teach=teach, steps=300)
     else:
         build_tiny_model(hf, teach=None)
     convert(hf, ct2, name=f"tiny-{kind}", version="1")

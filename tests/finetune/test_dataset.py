@@ -158,3 +158,22 @@ def test_jsonl_source(tmp_path):
 def test_config_validates():
     with pytest.raises(ValueError, match="max_user_share"):
         DatasetConfig(max_user_share=0)
+
+
+def test_without_the_license_extra_rows_are_kept_and_it_is_said_once(monkeypatch):
+    """No scancode: 'license not checked' is not a flag (every accepted row would be
+    dropped); the report says once that licenses were not checked."""
+    from codeward.analyzers.license import LicenseAnalyzer
+    from codeward.finetune import vetting
+
+    monkeypatch.setattr(LicenseAnalyzer, "available", staticmethod(lambda: False))
+    monkeypatch.setattr(vetting, "_PIPELINE", None)  # a pipeline built on this "install"
+    events = [completion("c1", 0, "return a + b\n"), fb("accept", "c1", 0, shown_ms=400),
+              completion("c2", 0, "return login(a, password='hunter2hunter2')\n", at=3.0),
+              fb("accept", "c2", 0, shown_ms=400, at=3.0)]
+    splits, report = build(events, DatasetConfig(heldout_fraction=0.0))
+    assert [r["completion"] for r in splits["unpaired"]] == ["return a + b\n"]
+    assert report.counts["chosen flagged by analyzers"] == 1  # the secret still is
+    table = report.table()
+    assert table.count("not checked: license is not installed") == 1
+    assert "pip install 'codeward[license]'" in table

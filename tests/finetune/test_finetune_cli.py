@@ -84,7 +84,7 @@ def test_flags_reach_the_configs():
     (lambda: TrainConfig(learning_rate=2.0), "TrainConfig.learning_rate"),
     (lambda: PretrainConfig(out_dir="o"), "max_steps"),
     (lambda: PretrainConfig(out_dir="o", max_steps=1, heads=3), "PretrainConfig.hidden"),
-    (lambda: GateConfig(max_secret_emissions=-1), "GateConfig.max_secret_emissions"),
+    (lambda: GateConfig(max_secret_increase=-1), "GateConfig.max_secret_increase"),
     (lambda: DatasetConfig(max_prefix_chars=0), "DatasetConfig.max_prefix_chars"),
     (lambda: EvalConfig(positions=0), "EvalConfig.positions"),
     (lambda: SimConfig(repo=""), "--repo"),
@@ -114,3 +114,30 @@ def test_configs_document_every_option():
                 LoopConfig):
         for f in dataclasses.fields(cls):
             assert f.metadata.get("help"), f"{cls.__name__}.{f.name}"
+
+
+def test_empty_registry_says_what_to_do(tmp_path, capsys):
+    assert main(["model", "list", "--registry", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "no versions yet" in out and "codeward finetune run" in out
+    assert "codeward model register MODEL_DIR --promote" in out
+    assert main(["model", "list", "--registry", str(tmp_path / "r"), "--json"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"
+
+
+def test_events_default_to_the_user_store(tmp_path, capsys, monkeypatch):
+    """No --events: the user's event store; before any was recorded, one line says so and
+    nothing is registered."""
+    from codeward.finetune.dataset import event_source
+    from codeward.server.events import config
+
+    monkeypatch.setattr(config, "data_dir", lambda: tmp_path / "data")
+    registry = tmp_path / "r"
+    assert main(["finetune", "run", "--registry", str(registry)]) == 2
+    err = capsys.readouterr().err
+    assert "no events yet" in err and str(tmp_path / "data" / "events.db") in err
+    assert "--events FILE" in err and "Traceback" not in err and not registry.exists()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "events.db").touch()
+    assert event_source("") == f"sqlite:///{tmp_path / 'data' / 'events.db'}"
+    assert event_source("ev.jsonl") == "ev.jsonl"

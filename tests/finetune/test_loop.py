@@ -103,3 +103,20 @@ def test_schedule_waits_for_new_events(tmp_path):
     assert [r["status"] for r in out] == ["waiting", "waiting"] and slept == [5.0]
     assert out[0]["new_events"] == 20
     assert parse_every("24h") == 86400 and parse_every("90s") == 90
+
+
+def test_fresh_install_starts_from_the_shipped_model(tmp_path):
+    """No --base-model and an empty registry: the shipped model becomes v1 (here the events
+    hold only dismissals, so the cycle stops before training)."""
+    events = [e for e in make_events(n=6)[0] if e["type"] != "accept"]
+    events += [{"type": "dismiss", "completion_id": e["completion_id"], "at": e["at"] + 1,
+                "candidate_index": e["candidate_index"], "shown_ms": 500}
+               for e in events if e["type"] == "completion"]
+    log = tmp_path / "events.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events))
+    registry = tmp_path / "registry"
+    result = run(LoopConfig(events=str(log), registry=str(registry),
+                            dataset=DatasetConfig(vet=False)), say=lambda m: None)
+    assert result["status"] == "skipped" and result["base_version"] == "v1"
+    assert reg.load_version(str(registry), "v1").manifest["name"] == "codeward-base"
+    assert reg.current_version(str(registry)) == "v1"

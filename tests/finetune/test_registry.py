@@ -150,3 +150,31 @@ def test_server_reads_the_registry_and_survives_a_bad_pointer(tmp_path, tiny_mod
     (r / "CURRENT").write_text(json.dumps({"version": "../elsewhere"}))
     assert models.resolve_model_dir("", str(r)) == models.default_model_dir()
     assert "unreadable" in caplog.text
+
+
+def test_registry_starts_from_the_shipped_model(tmp_path):
+    from codeward.server.models import default_model_dir
+
+    r = tmp_path / "reg"
+    assert reg.ensure_base(str(r)) == "v1" and reg.current_version(str(r)) == "v1"
+    info = reg.load_version(str(r), "v1")
+    assert info.note == "shipped base model" and info.manifest["name"] == "codeward-base"
+    model = reg.verify_version(str(r), "v1")  # manifest and recorded checksums hold
+    assert not (model / "hf").exists()  # the checkpoint is kept once, next to the model
+    assert (r / "versions" / "v1" / "hf" / "model.safetensors").is_file()
+    assert read_manifest(model).files == read_manifest(default_model_dir()).files
+    assert reg.ensure_base(str(r)) == "v1" and len(reg.list_versions(str(r))) == 1
+
+
+def test_a_damaged_shipped_checkpoint_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    from codeward.server.models import default_model_dir
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(default_model_dir(), shipped)
+    (shipped / "hf" / "config.json").write_text("{}")
+    monkeypatch.setattr(reg, "default_model_dir", lambda: shipped)
+    with pytest.raises(reg.RegistryError, match="shipped model is damaged"):
+        reg.ensure_base(str(tmp_path / "reg"))
+    assert reg.current_version(str(tmp_path / "reg")) is None

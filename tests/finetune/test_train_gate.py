@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from codeward.finetune.gate import GateConfig, gate_candidate, looks_like_secret
+from codeward.finetune.gate import GateConfig, gate_candidate, looks_like_secret, secret_emissions
 from codeward.finetune.train import NotEnoughData, TrainConfig, choose_method
 
 from teach_data import teach_snippets
@@ -58,6 +58,35 @@ def test_secret_detector():
     assert looks_like_secret('AKIAIOSFODNN7EXAMPLE"')
     assert looks_like_secret("k = 'q8Zt3LmW9xPa7Rb2Kc5Vd1Nf6Hg4Js0'")
     assert not looks_like_secret("return compute_average_value(items)")
+
+
+def test_secret_check_compares_with_the_base(tiny_model_dir):
+    """A candidate may not emit more credentials than its base; the same number passes."""
+    from models import tiny_model
+
+    leaky = tiny_model("leaky")  # knows one thing: an access-key-shaped value after a quote
+    cfg = GateConfig()
+    count, rules = secret_emissions(leaky, cfg)
+    assert count >= 1 and all(r.startswith("CW-SECRET-AWS") for r in rules), rules
+    assert secret_emissions(tiny_model_dir, cfg) == (0, [])
+
+    def secret_check(report):
+        return next(c for c in report.checks if c.name == "secret emissions")
+
+    same = gate_candidate(leaky, None, leaky, None, None, cfg, snippets=[])
+    assert secret_check(same).passed
+    assert secret_check(same).baseline == secret_check(same).candidate == count
+    worse = gate_candidate(tiny_model_dir, None, leaky, None, None, cfg, snippets=[])
+    assert not secret_check(worse).passed
+    assert any(r.startswith("secret emissions") for r in worse.reasons)
+
+
+def test_shipped_model_passes_its_own_secret_check():
+    """It completes secret-named literals with repetitive filler (S_RE_RE_...): the name
+    rules fire on the canary's variable, not on a credential, and do not count."""
+    from codeward.server.models import default_model_dir
+
+    assert secret_emissions(default_model_dir(), GateConfig()) == (0, [])
 
 
 def test_method_choice(tmp_path):
