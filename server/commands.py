@@ -24,6 +24,7 @@ EXTRA_OF_MODULE = {
     "torch": "finetune", "transformers": "finetune", "trl": "finetune", "peft": "finetune",
     "accelerate": "finetune", "datasets": "finetune",
     "licensedcode": "license", "scancode": "license", "psycopg": "postgres",
+    "matplotlib": "report",
 }
 """Top-level module -> the extra that installs it."""
 
@@ -57,6 +58,7 @@ def needs_extra(what: str, exc: BaseException) -> str:
 BUILTINS = {
     "license-index": "codeward.analyzers.cli:register",
     "events": "codeward.server.events.cli:register",
+    "report": "codeward.server.report.cli:register",
     "finetune": "codeward.finetune.cli:register",
 }
 """The built-in members (as in ``pyproject.toml``; a test keeps the two equal), used only

@@ -31,7 +31,7 @@ def _settings() -> EventSettings:
     return cfg
 
 
-def _when(value: str) -> float:
+def when(value: str) -> float:
     """``7`` / ``7d`` (days ago), ``12h`` (hours ago) or an ISO date/time -> epoch seconds."""
     text = value.strip().lower()
     try:
@@ -47,12 +47,16 @@ def _when(value: str) -> float:
             f"expected days (7, 7d), hours (12h) or an ISO date, got {value!r}") from None
 
 
-def _open(args: argparse.Namespace) -> tuple[Any, EventSettings]:
+def open_store_for(url: str | None) -> tuple[Any, EventSettings]:
+    """The store at ``url``, else the one the project's settings name, else the user's."""
     from .store import open_store
 
     cfg = _settings()
-    url = args.store or cfg.store_url()
-    return open_store(url, timeout_s=max(cfg.store.timeout_s, 10.0)), cfg
+    return open_store(url or cfg.store_url(), timeout_s=max(cfg.store.timeout_s, 10.0)), cfg
+
+
+def _open(args: argparse.Namespace) -> tuple[Any, EventSettings]:
+    return open_store_for(args.store)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -99,13 +103,17 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    from .drift import drift
+    from .outcomes import collect
     from .stats import summarize
 
-    store, _ = _open(args)
+    store, cfg = _open(args)
     try:
         summary = summarize(store.iter_events(args.since))
+        drifts = drift(collect(store.iter_events(args.since), cfg.checkpoints).positions)
     finally:
         store.close()
+    summary["drift"] = [{**d.as_dict(), "message": d.message()} for d in drifts]
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -120,6 +128,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             g["language"][:10], g["model_version"][:22], g["served"], g["shown"],
             g["accepted"], rate, g["partial_accepts"], g["dismissed"], g["accepted_chars"],
             g["kept_chars"], kept, g["latency_ms_p50"] if g["latency_ms_p50"] is not None else "-"))
+    for d in drifts:
+        print(("DRIFT: " if d.status == "drop" else "drift: ") + d.message())
     return 0
 
 
@@ -145,7 +155,7 @@ def register(sub: Any, model_sub: Any) -> None:
         return p
 
     export = add("export", "write events as JSON lines", cmd_export)
-    export.add_argument("--since", type=_when, help="days (7), hours (12h) or ISO date")
+    export.add_argument("--since", type=when, help="days (7), hours (12h) or ISO date")
     export.add_argument("--after-seq", type=int, default=0, help="resume after this seq")
     export.add_argument("--type", action="append",
                         choices=["completion", "show", "accept", "dismiss", "survival"])
@@ -153,7 +163,7 @@ def register(sub: Any, model_sub: Any) -> None:
 
     delete = add("delete", "delete events by age, repository or user (then compact)",
                  cmd_delete)
-    delete.add_argument("--older-than", type=_when, metavar="AGE",
+    delete.add_argument("--older-than", type=when, metavar="AGE",
                         help="days (30), hours (12h) or ISO date")
     delete.add_argument("--repo", help="a path inside the repository whose events go")
     delete.add_argument("--repo-hash", help="the stored repository hash")
@@ -163,7 +173,7 @@ def register(sub: Any, model_sub: Any) -> None:
 
     stats = add("stats", "acceptance rate and kept characters by language and model",
                 cmd_stats)
-    stats.add_argument("--since", type=_when)
+    stats.add_argument("--since", type=when)
     stats.add_argument("--json", action="store_true")
 
     purge = add("purge", "apply the retention window now (delete old events, compact)",
