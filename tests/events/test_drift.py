@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 
-from seeded_events import Version, generate
-
 from codeward.server.events.drift import cmh_test, drift, stratified_mean_test
 from codeward.server.events.outcomes import Position, collect
+
+from seeded_events import Version, generate
 
 
 def _drift(v1: Version, v2: Version, seed: int = 0):  # type: ignore[no-untyped-def]
