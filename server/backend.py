@@ -11,16 +11,20 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from codeward.analyzers.contract import Vetter
 from codeward.analyzers.pipeline import FailClosedVetter, Pipeline
 
 from . import __version__, models
+from .activity import Activity, ObservedRecorder
 from .completion import CompletionRequest, CompletionResult, CompletionService
 from .engine import EngineHost
 from .events import NullRecorder, Recorder, open_recorder
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +34,11 @@ Show = Callable[[str, Level], None]
 
 
 class Backend:
-    def __init__(self, model_override: str | None = None) -> None:
+    def __init__(self, model_override: str | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.model_override = model_override
+        self.activity = Activity()
+        self.metrics = metrics
         self.host: EngineHost | None = None
         self.pipeline: Vetter | None = None
         self.recorder: Recorder = NullRecorder()
@@ -62,14 +69,36 @@ class Backend:
             except Exception as exc:
                 logger.exception("event store unavailable; events are not recorded")
                 show(f"codeward: event store unavailable: {exc}", "error")
+            self.recorder = ObservedRecorder(self.recorder, self._feedback)
             self.loading = Future()
             self.service = CompletionService(
-                self.host, self.pipeline, on_result=self._record,
+                self.host, self.pipeline, on_result=self._record, on_finish=self._finished,
                 max_workers=settings.engine.inter_threads, max_queue=settings.engine.max_queue,
                 loading=self.loading,
             )
         threading.Thread(target=self._load_model, args=(settings, show), daemon=True,
                          name="codeward-load").start()
+        if self.metrics is not None:
+            self._watch_metrics(settings)
+
+    def _watch_metrics(self, settings: Settings) -> None:
+        from .events.config import parse
+
+        assert self.metrics is not None
+        self.metrics.watch(self.metrics_status)
+        cfg, _ = parse(settings.events or {})
+        if cfg.enabled:
+            self.metrics.watch_drift(cfg.store_url(), list(cfg.checkpoints))
+
+    def _finished(self, req: CompletionRequest, result: CompletionResult) -> None:
+        self.activity.finished(req, result)
+        if self.metrics is not None:
+            self.metrics.finished(req, result)
+
+    def _feedback(self, kind: str, params: dict[str, Any]) -> None:
+        self.activity.feedback(kind, params)
+        if self.metrics is not None:
+            self.metrics.feedback(kind, params)
 
     def _load_model(self, settings: Settings, show: Show) -> None:
         assert self.host is not None and self.loading is not None
@@ -116,7 +145,14 @@ class Backend:
             "analyzers": self.pipeline.status() if self.pipeline else {},
             "busy_rejections": self.service.busy_rejections if self.service else 0,
             "events": self.recorder.stats(),
+            "activity": self.activity.summary(),
+            "metrics_url": self.metrics.url if self.metrics is not None else None,
         }
+
+    def metrics_status(self) -> dict[str, Any]:
+        """What the metrics' gauges read at each scrape."""
+        return {**self.status(), "queue_depth": self.service.pending if self.service else 0,
+                "drift": self.metrics.drift_results() if self.metrics is not None else []}
 
     def close(self) -> None:
         if self.service is not None:

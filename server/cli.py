@@ -38,27 +38,47 @@ def parse_hostport(value: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from .lsp import create_server
-
-    server = create_server(args.model)
-    if args.tcp is None:
-        server.start_io()
-        # LSP: exit code 0 only if `shutdown` came before `exit` (or the input closed)
-        return 0 if server.protocol._shutdown else 1
-    host, port = args.tcp
+def may_bind(host: str, port: int, option: str, allow_remote: bool) -> bool:
+    """Loopback addresses always; others only with ``--allow-remote`` (logged)."""
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost"
-    if not loopback:
-        if not args.allow_remote:
-            print(f"codeward: refusing to bind {host}: not a loopback address. Completions "
-                  "carry source code; pass --allow-remote to bind it anyway.", file=sys.stderr)
+    if loopback:
+        return True
+    if not allow_remote:
+        print(f"codeward: refusing to bind {host} ({option}): not a loopback address. "
+              "Completions carry source code; pass --allow-remote to bind it anyway.",
+              file=sys.stderr)
+        return False
+    logger.warning("binding non-loopback address %s:%d for %s (--allow-remote given): anyone "
+                   "who can reach it can read it", host, port, option)
+    return True
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .backend import Backend
+    from .lsp import create_server
+
+    for option, where in (("--tcp", args.tcp), ("--metrics", args.metrics)):
+        if where is not None and not may_bind(where[0], where[1], option, args.allow_remote):
             return 2
-        logger.warning("binding non-loopback address %s:%d (--allow-remote given): anyone who "
-                       "can reach it can read completions", host, port)
-    server.start_tcp(host, port)
+    metrics = None
+    if args.metrics is not None:
+        from .metrics import Metrics, serve
+
+        metrics = Metrics()
+        try:
+            serve(metrics, *args.metrics)
+        except OSError as exc:
+            print(f"codeward: --metrics: {exc}", file=sys.stderr)
+            return 2
+    server = create_server(backend=Backend(args.model, metrics=metrics))
+    if args.tcp is None:
+        server.start_io()
+        # LSP: exit code 0 only if `shutdown` came before `exit` (or the input closed)
+        return 0 if server.protocol._shutdown else 1
+    server.start_tcp(*args.tcp)
     return 0
 
 
@@ -147,7 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tcp", type=parse_hostport, metavar="HOST:PORT",
                        help="listen on TCP instead of stdio (127.0.0.1 unless HOST is given)")
     serve.add_argument("--allow-remote", action="store_true",
-                       help="allow --tcp to bind a non-loopback address")
+                       help="allow --tcp and --metrics to bind a non-loopback address")
+    serve.add_argument("--metrics", type=parse_hostport, metavar="HOST:PORT",
+                       help="serve Prometheus metrics on /metrics (127.0.0.1 unless HOST is "
+                            "given; the first free port from PORT to PORT+15)")
     serve.add_argument("--model", help="converted model directory (overrides settings)")
     serve.set_defaults(func=cmd_serve)
 

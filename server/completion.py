@@ -77,6 +77,7 @@ class CompletionResult:
     no-model, reused, empty."""
     multiline: bool = False
     latency_ms: float = 0.0
+    prompt_ms: float = 0.0
     generation_ms: float = 0.0
     vetting_ms: float = 0.0
     prompt_tokens: int = 0
@@ -115,11 +116,13 @@ def run_completion(engine: Engine, pipeline: Vetter, req: CompletionRequest,
     total = s.context.max_prompt_tokens
     if engine.manifest.context_length:  # prompt + completion must fit the model's positions
         total = min(total, engine.manifest.context_length - max_new)
+    prompt_start = time.perf_counter()
     budget = context.split_budget(total, s.context.suffix_share, s.context.crossfile_share)
     crossfile, sources = context.crossfile_snippets(
         req.path, req.language, req.others, engine, budget.crossfile, s.context.exclude)
     prompt = context.build_prompt(engine.family, prefix, suffix, engine, budget, crossfile,
                                   sources)
+    result.prompt_ms = (time.perf_counter() - prompt_start) * 1000
     line_prefix = postprocess.current_line_prefix(prefix)
 
     def block_ended(text: str) -> bool:
@@ -194,11 +197,14 @@ class CompletionService:
 
     def __init__(self, host: EngineHost, pipeline: Vetter,
                  on_result: Callable[[CompletionRequest, CompletionResult], None] | None = None,
+                 on_finish: Callable[[CompletionRequest, CompletionResult], None] | None = None,
                  max_workers: int = 2, max_queue: int = 8,
                  loading: Future[None] | None = None) -> None:
         self.host = host
         self.pipeline = pipeline
         self.on_result = on_result
+        self.on_finish = on_finish
+        """Told about every request when it ends, gated, busy and cancelled ones too."""
         self.loading = loading
         self._vetting_ready = False
         self.executor = ThreadPoolExecutor(max_workers=max_workers,
@@ -246,12 +252,35 @@ class CompletionService:
             await asyncio.get_running_loop().run_in_executor(None, self.pipeline.wait_fast, 20.0)
             self._vetting_ready = True
 
+    @property
+    def pending(self) -> int:
+        """Requests queued or generating now."""
+        return self._pending
+
     async def complete(self, req: CompletionRequest,
                        is_current: Callable[[], bool]) -> CompletionResult:
         """The vetted completion for ``req``; ``is_current`` says whether the document is
         still at the request's version (a result for an older one is never shown). Gated
         requests are answered empty and neither remembered nor recorded."""
         start = time.perf_counter()
+        ended = "error"
+        try:
+            result = await self._complete(req, is_current, start)
+            ended = ""
+            return result
+        except asyncio.CancelledError:
+            ended = "cancelled"
+            raise
+        finally:
+            if self.on_finish is not None:
+                if ended:  # cancelled by the client, or failed: no result was made
+                    result = CompletionResult(id="", uri=req.uri, version=req.version,
+                                              reason=ended)
+                result.latency_ms = result.latency_ms or (time.perf_counter() - start) * 1000
+                self._call(self.on_finish, req, result)
+
+    async def _complete(self, req: CompletionRequest, is_current: Callable[[], bool],
+                        start: float) -> CompletionResult:
         cid = uuid.uuid4().hex
         skip = gate(req)
         if skip:
@@ -297,10 +326,14 @@ class CompletionService:
         return result
 
     def _notify(self, req: CompletionRequest, result: CompletionResult) -> None:
-        if self.on_result is None:
-            return
+        if self.on_result is not None:
+            self._call(self.on_result, req, result)
+
+    @staticmethod
+    def _call(hook: Callable[[CompletionRequest, CompletionResult], None],
+              req: CompletionRequest, result: CompletionResult) -> None:
         try:
-            self.on_result(req, result)
+            hook(req, result)
         except Exception:
             logger.exception("recording completion %s failed", result.id)
 

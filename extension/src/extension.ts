@@ -29,7 +29,7 @@ import { showExplanation } from "./explainView";
 import { FeedbackTracker, type FeedbackSink } from "./feedback";
 import { CLIENT_ACCEPT_COMMAND, logLevelOf, parseClientAccept, provideInline, type InlineResult } from "./inline";
 import { exitedMessage, notStartedMessage, resolveCommand, startServer, StartError, Tail } from "./launch";
-import { pollInterval, statusView, type ClientState, type LastVerdict, type ServerStatus } from "./status";
+import { activityLines, pollInterval, statusView, type ClientState, type LastVerdict, type ServerStatus } from "./status";
 
 const DID_SHOW = "codeward/didShowCompletion";
 const DID_ACCEPT = "codeward/didAcceptCompletion";
@@ -389,6 +389,15 @@ class Codeward implements vscode.Disposable {
         run: () => vscode.commands.executeCommand("workbench.action.openSettings", "codeward"),
       },
     ];
+    const summary = activityLines(this.server);
+    if (summary.length > 0) {
+      entries.push({ label: "Now", kind: vscode.QuickPickItemKind.Separator, run: () => undefined });
+      for (const line of summary) entries.push({ label: `$(pulse) ${line}`, run: () => this.output.show(true) });
+    }
+    const metrics = this.server?.metrics_url;
+    if (metrics) {
+      entries.push({ label: "$(graph) Open metrics", detail: metrics, run: () => vscode.env.openExternal(vscode.Uri.parse(metrics)) });
+    }
     const pick = await vscode.window.showQuickPick(entries, { title: "Codeward", placeHolder: this.statusItem.tooltip as string });
     await pick?.run();
   }

@@ -9,6 +9,53 @@ export interface ServerStatus {
   loading?: boolean;
   analyzers?: Record<string, string>;
   busy_rejections?: number;
+  activity?: Activity | null;
+  /** The project index, when the server has one. */
+  index?: { ready?: boolean; tokens?: number; state?: string } | null;
+  metrics_url?: string | null;
+}
+
+/** `codeward/status` → `activity`: what the server did since it started. */
+export interface Activity {
+  last_latency_ms?: Record<string, number> | null;
+  recent_p50_ms?: number | null;
+  recent_count?: number;
+  blocked_today?: number;
+  requests?: number;
+  shown?: number;
+  accepted?: number;
+  dismissed?: number;
+}
+
+const STAGES = ["prompt", "index", "generation", "vetting"];
+
+function tokens(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${Math.round(n / 1e3)}k` : String(n);
+}
+
+/** The short live summary: index state, last latencies, blocked today, feedback counts. */
+export function activityLines(server: ServerStatus | undefined): string[] {
+  const lines: string[] = [];
+  const index = server?.index;
+  if (index) {
+    const state = index.ready ? "ready" : (index.state ?? "building");
+    lines.push(`Index: ${state}${index.tokens ? `, ${tokens(index.tokens)} tokens` : ""}`);
+  }
+  const a = server?.activity;
+  if (!a) return lines;
+  const last = a.last_latency_ms;
+  if (last && last.total !== undefined) {
+    const parts = STAGES.filter((s) => last[s] !== undefined).map((s) => `${s} ${Math.round(last[s])}`);
+    lines.push(`Last completion: ${Math.round(last.total)} ms${parts.length ? ` (${parts.join(", ")})` : ""}`);
+  }
+  if (a.recent_p50_ms != null && a.recent_count) {
+    lines.push(`Median of the last ${a.recent_count}: ${Math.round(a.recent_p50_ms)} ms`);
+  }
+  lines.push(`Blocked today: ${a.blocked_today ?? 0}`);
+  if (a.requests) {
+    lines.push(`Since start: ${a.requests} requests, ${a.shown ?? 0} shown, ${a.accepted ?? 0} accepted, ${a.dismissed ?? 0} dismissed`);
+  }
+  return lines;
 }
 
 export type ClientState = "starting" | "running" | "stopped" | "failed";
@@ -68,6 +115,8 @@ export function statusView(input: StatusInput): StatusView {
   const v = vetting(server?.analyzers);
   if (server) lines.push(`Vetting: ${v.state} (${v.detail})`);
   if (server?.busy_rejections) lines.push(`Requests turned away while busy: ${server.busy_rejections}`);
+  lines.push(...activityLines(server));
+  if (server?.metrics_url) lines.push(`Metrics: ${server.metrics_url}`);
   const last = input.last && input.last.findings.length > 0 ? input.last : undefined;
   if (last) {
     lines.push(`Suggestion showing now (${last.action}):`);

@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 
-import { modelLabel, pollInterval, statusView, vetting, type StatusInput } from "../src/status";
+import { activityLines, modelLabel, pollInterval, statusView, vetting, type StatusInput } from "../src/status";
 
 const server = {
   version: "0.1.0",
@@ -56,5 +56,31 @@ describe("status bar", () => {
     assert.equal(pollInterval(undefined), 2);
     assert.equal(pollInterval({ ...server, analyzers: { x: "warming" } }), 2);
     assert.equal(pollInterval(server), 30);
+  });
+
+  it("shows the live summary: index, last latencies, blocked today, counts, metrics", () => {
+    const live = {
+      ...server,
+      index: { ready: true, tokens: 1234567 },
+      activity: {
+        last_latency_ms: { total: 41.6, prompt: 2.2, generation: 30.4, vetting: 5.1 },
+        recent_p50_ms: 38.2, recent_count: 20, blocked_today: 3,
+        requests: 25, shown: 12, accepted: 4, dismissed: 6,
+      },
+      metrics_url: "http://127.0.0.1:9464/metrics",
+    };
+    assert.deepEqual(activityLines(live), [
+      "Index: ready, 1.2M tokens",
+      "Last completion: 42 ms (prompt 2, generation 30, vetting 5)",
+      "Median of the last 20: 38 ms",
+      "Blocked today: 3",
+      "Since start: 25 requests, 12 shown, 4 accepted, 6 dismissed",
+    ]);
+    const tip = statusView({ ...base, server: live }).tooltip;
+    assert.match(tip, /Blocked today: 3/);
+    assert.match(tip, /Metrics: http:\/\/127\.0\.0\.1:9464\/metrics/);
+    assert.deepEqual(activityLines({ ...server, index: { ready: false } }), ["Index: building"]);
+    assert.deepEqual(activityLines(server), []);
+    assert.deepEqual(activityLines({ ...server, activity: { blocked_today: 0 } }), ["Blocked today: 0"]);
   });
 });

@@ -131,6 +131,7 @@ class Processor:
                 "statuses": dict(cand.statuses), "latency_ms": round(result.latency_ms, 3),
                 "blocked": blocked, "kind": getattr(req, "kind", ""),
                 "multiline": result.multiline, "reason": result.reason,
+                "prompt_ms": round(result.prompt_ms, 3),
                 "generation_ms": round(result.generation_ms, 3),
                 "vetting_ms": round(result.vetting_ms, 3), "prompt_tokens": result.prompt_tokens,
                 "redactions": dict(counts),

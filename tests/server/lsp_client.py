@@ -14,11 +14,12 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 async def start_server(model_dir: Path, *, encodings: list[str] | None = None,
                        init_options: dict[str, Any] | None = None,
                        env: dict[str, str] | None = None,
-                       initialize: bool = True) -> LanguageClient:
+                       initialize: bool = True,
+                       args: list[str] | None = None) -> LanguageClient:
     server_env = {**os.environ, **(env or {})}
     config = ClientServerConfig(
         server_command=[sys.executable, "-m", "codeward.server.cli", "serve", "--model",
-                        str(model_dir)],
+                        str(model_dir), *(args or [])],
         server_env=server_env,
     )
     client = await config.start()
