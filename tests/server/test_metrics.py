@@ -36,7 +36,8 @@ def _get(samples: dict, name: str, **labels: str) -> float:
     return samples[(name, tuple(sorted(labels.items())))]
 
 
-async def test_metrics_during_a_real_session(tiny_model_dir: Path, tmp_path: Path) -> None:
+async def test_metrics_during_a_real_session(tiny_model_dir: Path, tmp_path: Path,
+                                             monkeypatch) -> None:
     port = _free_port()
     env = {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_DATA_HOME": str(tmp_path / "data")}
     args = ["--metrics", f"127.0.0.1:{port}"]
@@ -101,6 +102,22 @@ async def test_metrics_during_a_real_session(tiny_model_dir: Path, tmp_path: Pat
             break
         await asyncio.sleep(0.1)
     assert not list(folder.glob("*.json"))
+
+    # the same session's events, as the report reads them (real rows, not seeded ones)
+    monkeypatch.setenv("XDG_DATA_HOME", env["XDG_DATA_HOME"])
+    from codeward.server.events.config import EventSettings
+    from codeward.server.events.outcomes import collect
+    from codeward.server.events.store import open_store
+
+    store = open_store(EventSettings().store_url())
+    try:
+        collected = collect(store.iter_events())
+    finally:
+        store.close()
+    shown = [p for p in collected.positions if p.shown]
+    assert len(shown) == 2 and sum(p.accepted for p in shown) == 1
+    assert {p.model_version for p in shown} == {f"{st['model']}@{st['model_version']}"}
+    assert all({"total", "prompt", "generation", "vetting"} <= set(p.latency) for p in shown)
 
 
 def test_metrics_refuse_a_remote_address() -> None:
