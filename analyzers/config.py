@@ -65,6 +65,19 @@ def check(value: Any, tp: Any) -> Any:
     raise TypeError(f"unsupported setting type {tp}")
 
 
+def bounded(default: Any, lo: float, hi: float) -> Any:
+    """A numeric setting with its allowed range (inclusive). A value outside it gets one
+    message and keeps the previous value: a project file arrives with ``git clone`` and must
+    not be able to make completions hang (``max_new_tokens = 100000000``)."""
+    return dataclasses.field(default=default, metadata={"bounds": (lo, hi)})
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A bad value for a message: its repr, cut (settings can hold anything a client sends)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
 def merge_into(obj: T, data: Any, path: str, errors: list[str]) -> T:
     """``data`` (a raw table) over the dataclass ``obj``; messages go to ``errors``."""
     if not isinstance(data, dict):
@@ -72,7 +85,8 @@ def merge_into(obj: T, data: Any, path: str, errors: list[str]) -> T:
         return obj
     assert dataclasses.is_dataclass(obj) and not isinstance(obj, type)
     hints = typing.get_type_hints(type(obj))
-    names = {f.name for f in dataclasses.fields(obj)}
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    names = set(fields)
     updates: dict[str, Any] = {}
     for key, value in data.items():
         name = str(key).replace("-", "_")
@@ -87,7 +101,12 @@ def merge_into(obj: T, data: Any, path: str, errors: list[str]) -> T:
         try:
             checked = check(value, hints[name])
         except TypeError as exc:
-            errors.append(f"{where}: {exc}, got {value!r}; keeping {current!r}")
+            errors.append(f"{where}: {exc}, got {_short(value)}; keeping {current!r}")
+            continue
+        bounds = fields[name].metadata.get("bounds")
+        if bounds is not None and not bounds[0] <= checked <= bounds[1]:
+            errors.append(f"{where}: {_short(value)} is out of range ({bounds[0]} to "
+                          f"{bounds[1]}); keeping {current!r}")
             continue
         if isinstance(current, dict) and isinstance(checked, dict):
             checked = deep_merge(current, checked)

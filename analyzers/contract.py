@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from .config import bounded
+
 ACTIONS = ("allow", "annotate", "fix", "block")
 STATUSES = ("ok", "skipped", "unparseable", "error", "timeout", "warming")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -253,7 +255,7 @@ class LicensePolicy:
 class VettingConfig:
     """``[tool.codeward.vetting]``: pipeline-wide options."""
 
-    budget_ms: float = 60.0
+    budget_ms: float = bounded(60.0, 1e-9, 60000.0)
     """Total time for all analyzers on one candidate; analyzers not started in time get
     status ``timeout``."""
     on_error: str = "block"
@@ -267,8 +269,6 @@ class VettingConfig:
 
     def validate(self) -> list[str]:
         errors = []
-        if self.budget_ms <= 0:
-            errors.append("vetting.budget_ms: must be positive")
         if self.on_error not in ("block", "annotate"):
             errors.append("vetting.on_error: expected 'block' or 'annotate'")
         if self.on_warming not in ("allow", "annotate", "block"):

@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import bounded
 from .contract import BaseAnalyzer, Verdict, VetContext
 from .winnow import CopiedIndex
 
@@ -44,9 +45,9 @@ def default_index_path() -> Path | None:
 class CopiedOptions:
     index: str = ""
     """Index file; empty = the user data dir's, else the shipped one."""
-    min_fingerprints: int = 3
+    min_fingerprints: int = bounded(3, 1, 1000)
     """Matched fingerprints needed (the renamed pass needs twice as many)."""
-    min_share: float = 0.5
+    min_share: float = bounded(0.5, 0.0, 1.0)
     """Share of the suggestion's fingerprints that must come from one file."""
 
     def validate(self) -> list[str]:

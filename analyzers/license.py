@@ -25,6 +25,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from .config import bounded
 from .contract import BaseAnalyzer, Finding, Verdict, VetContext
 from .licenseworker import LicenseWorker, WorkerGone
 from .scancode import detect_copyrights, match_query, warm_index
@@ -37,12 +38,12 @@ _CONTEXT_LINES = 8
 
 @dataclass
 class LicenseOptions:
-    min_score: float = 80.0
+    min_score: float = bounded(80.0, 0.0, 100.0)
     """Ignore matches scoring below this (0-100)."""
-    min_matched_tokens: int = 2
+    min_matched_tokens: int = bounded(2, 1, 10000)
     copyright_action: str = "annotate"
     """Action for a third-party copyright statement: allow, annotate or block."""
-    timeout_ms: float = 1000.0
+    timeout_ms: float = bounded(1000.0, 1.0, 60000.0)
     """Longest wait for the license worker's answer before the status is ``timeout``."""
 
     def validate(self) -> list[str]:

@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .config import bounded
 from .contract import BaseAnalyzer, Finding, Verdict, VetContext, cwe
 
 _SKIP_PLUGINS = {"KeywordDetector", "IPPublicDetector", "Base64HighEntropyString",
@@ -69,8 +70,8 @@ def _plugins() -> list[tuple[str, Any]]:
 class SecretsOptions:
     entropy: bool = True
     """Report high-entropy string literals."""
-    base64_limit: float = 4.5
-    hex_limit: float = 3.0
+    base64_limit: float = bounded(4.5, 0.0, 6.0)
+    hex_limit: float = bounded(3.0, 0.0, 4.0)
     allow_values: list[str] = field(default_factory=list)
     """Literal values never reported (test fixtures, public sample keys)."""
 

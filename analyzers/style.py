@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import bounded
 from .contract import BaseAnalyzer, Finding, Verdict, VetContext, strictest
 from .ruffclient import RuffServer
 from .source import blank_outside_window
@@ -57,10 +58,10 @@ class RuffOptions:
     """Ruff codes never reported."""
     block_rules: list[str] = field(default_factory=list)
     """Ruff codes that block the suggestion (e.g. ``["S"]`` prefixes work too)."""
-    timeout_ms: float = 1000.0
+    timeout_ms: float = bounded(1000.0, 1.0, 60000.0)
     """Longest wait for ruff's answer before the status is ``timeout``."""
-    max_servers: int = 4
-    window_lines: int = 300
+    max_servers: int = bounded(4, 1, 32)
+    window_lines: int = bounded(300, 0, 1000000)
     """Files longer than this are linted through a window around the suggestion (0 =
     always the whole document)."""
 

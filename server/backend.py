@@ -127,9 +127,9 @@ class Backend:
         if self.pipeline is not None:
             self.pipeline.prepare(path, language)
 
-    def forget(self, uri: str) -> None:
+    def forget(self, uri: str, session: str = "") -> None:
         if self.service is not None:
-            self.service.forget(uri)
+            self.service.forget(uri, session)
 
     def status(self) -> dict[str, Any]:
         """``codeward/status``: model, engine counters, analyzer states, event counters."""

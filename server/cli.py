@@ -23,6 +23,10 @@ def setup_logging(level: str, log_file: str | None) -> None:
     handler: logging.Handler = (logging.FileHandler(log_file) if log_file
                                 else logging.StreamHandler(sys.stderr))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    from .logsafe import RedactingFilter
+
+    # secrets are redacted as in the event store; document text only in DEBUG mode
+    handler.addFilter(RedactingFilter(keep_text=getattr(logging, level.upper(), 20) <= 10))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     numeric = getattr(logging, level.upper(), logging.INFO)
@@ -74,12 +78,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"codeward: --metrics: {exc}", file=sys.stderr)
             return 2
     server = create_server(backend=Backend(args.model, metrics=metrics))
+    server.max_message_bytes = args.max_message_mb * 1024 * 1024
     if args.tcp is None:
         server.start_io()
         # LSP: exit code 0 only if `shutdown` came before `exit` (or the input closed)
         return 0 if server.protocol._shutdown else 1
     server.start_tcp(*args.tcp)
     return 0
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) <= 4096:
+        raise argparse.ArgumentTypeError(f"expected a number of MB from 1 to 4096, got {value!r}")
+    return int(value)
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
@@ -172,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="serve Prometheus metrics on /metrics (127.0.0.1 unless HOST is "
                             "given; the first free port from PORT to PORT+15)")
     serve.add_argument("--model", help="converted model directory (overrides settings)")
+    serve.add_argument("--max-message-mb", type=_positive_int, default=64, metavar="MB",
+                       help="largest LSP message accepted (default 64); larger ones are "
+                            "skipped and logged")
     serve.set_defaults(func=cmd_serve)
 
     complete = sub.add_parser("complete", help="print the completion at FILE:LINE:COL (1-based)")

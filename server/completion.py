@@ -41,6 +41,8 @@ class CompletionRequest:
     settings: Settings
     kind: str = "inline"
     others: list[context.OtherDocument] = field(default_factory=list)
+    session: str = ""
+    """The connection the request came from: reuse and explain never cross sessions."""
 
     @property
     def prefix(self) -> str:
@@ -168,6 +170,20 @@ def run_completion(engine: Engine, pipeline: Vetter, req: CompletionRequest,
     return result
 
 
+RECENT_MAX = 500
+RECENT_MAX_BYTES = 8 * 1024 * 1024
+LAST_MAX = 64
+"""Documents (per session) whose last suggestion is kept for typing into it."""
+
+
+def result_size(result: CompletionResult) -> int:
+    """Approximate bytes a remembered result holds (its candidates' texts and findings)."""
+    size = 512
+    for cand in (*result.candidates, *result.blocked):
+        size += 2 * (len(cand.text) + len(cand.raw)) + 256 * (1 + len(cand.findings))
+    return size
+
+
 @dataclass
 class _Shown:
     uri: str
@@ -212,12 +228,15 @@ class CompletionService:
         self.max_queue = max_queue
         self._pending = 0
         self._lock = threading.Lock()
-        self._last: dict[str, _Shown] = {}
-        self.recent: OrderedDict[str, tuple[CompletionRequest, CompletionResult]] = OrderedDict()
+        self._last: OrderedDict[tuple[str, str], _Shown] = OrderedDict()
+        self.recent: OrderedDict[str, tuple[str, CompletionResult]] = OrderedDict()
+        """Recent results by id, with their session: results only (a few candidates), never
+        the request with its document text, and bounded by bytes as well as by count."""
+        self._recent_bytes = 0
         self.busy_rejections = 0
 
     def _reuse(self, req: CompletionRequest, cid: str) -> CompletionResult | None:
-        last = self._last.get(req.uri)
+        last = self._last.get((req.session, req.uri))
         if last is None:
             return None
         prefix, suffix = req.prefix, req.suffix
@@ -234,16 +253,25 @@ class CompletionService:
                                 reason="reused")
 
     def remember(self, req: CompletionRequest, result: CompletionResult) -> None:
-        self.recent[result.id] = (req, result)
-        while len(self.recent) > 500:
-            self.recent.popitem(last=False)
+        self.recent[result.id] = (req.session, result)
+        self._recent_bytes += result_size(result)
+        while len(self.recent) > RECENT_MAX or self._recent_bytes > RECENT_MAX_BYTES:
+            _, (_, old) = self.recent.popitem(last=False)
+            self._recent_bytes -= result_size(old)
         if result.candidates and result.reason != "reused":
-            self._last[req.uri] = _Shown(req.uri, req.prefix, req.suffix,
-                                         result.candidates[0].text, result.candidates[0],
-                                         result.id)
+            key = (req.session, req.uri)
+            self._last[key] = _Shown(req.uri, req.prefix, req.suffix, result.candidates[0].text,
+                                     result.candidates[0], result.id)
+            self._last.move_to_end(key)
+            while len(self._last) > LAST_MAX:
+                self._last.popitem(last=False)
 
-    def forget(self, uri: str) -> None:
-        self._last.pop(uri, None)
+    def recent_for(self, session: str) -> dict[str, tuple[str, CompletionResult]]:
+        """The recent results of one session, oldest first."""
+        return {cid: entry for cid, entry in list(self.recent.items()) if entry[0] == session}
+
+    def forget(self, uri: str, session: str = "") -> None:
+        self._last.pop((session, uri), None)
 
     async def _wait_ready(self) -> None:
         if self.loading is not None and not self.loading.done():

@@ -9,6 +9,7 @@ codec, call plain functions, and build protocol types last (``lsp_convert``).
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,12 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.workspace import TextDocument
 
-from . import __version__
+from . import __version__, sessions, transport
 from .backend import Backend, Level
 from .completion import CompletionRequest, document_path
 from .context import OtherDocument, is_excluded
+from .document import use_codeward_documents
+from .framing import DEFAULT_MAX_BYTES
 from .lsp_convert import (
     ACCEPT_COMMAND,
     command_dict,
@@ -33,6 +36,7 @@ from .lsp_convert import (
     snippet_support,
     word_start,
 )
+from .positions import line_starts
 from .protocol import DID_ACCEPT, DID_DISMISS, DID_SHOW, CodewardProtocol, FeedbackParams
 from .settings import Settings, SettingsResolver
 
@@ -40,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 EXPLAIN = "codeward/explain"
 STATUS = "codeward/status"
+MAX_URI = 8192
 _LEVELS = {"error": types.MessageType.Error, "warning": types.MessageType.Warning}
 
 
@@ -50,6 +55,19 @@ class CodewardServer(LanguageServer):
         self.backend = backend
         self.resolver = SettingsResolver(report=self.report_settings_problem)
         self._shown_messages: set[str] = set()
+        self.session = uuid.uuid4().hex[:12]
+        self.owns_backend = True
+        """False for a TCP session: the listener closes the shared backend, not ``shutdown``."""
+        self.max_message_bytes = DEFAULT_MAX_BYTES
+
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        """stdio, through our frame reader (a size cap, resynchronisation after a bad frame)."""
+        transport.serve_stdio(self, self.max_message_bytes)
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """TCP: every connection its own session over this server's backend (see
+        ``transport``)."""
+        sessions.serve_tcp(self, host, port, lambda: create_server(backend=self.backend))
 
     def report_settings_problem(self, message: str) -> None:
         logger.warning("%s", message)
@@ -71,11 +89,12 @@ class CodewardServer(LanguageServer):
 
     def document(self, uri: str, position: types.Position) -> TextDocument:
         """The synced document; InvalidParams for an unknown one or a position outside it."""
+        if len(uri) > MAX_URI:
+            raise JsonRpcInvalidParams(f"document URI of {len(uri)} characters is too long")
         doc = self.workspace.text_documents.get(uri)
         if doc is None:
             raise JsonRpcInvalidParams(f"unknown document {uri}; send didOpen first")
-        lines = doc.lines
-        if position.line > len(lines) or (position.line == len(lines) and position.character):
+        if position.line >= len(line_starts(doc.source)):  # a character past the end clamps
             raise JsonRpcInvalidParams(
                 f"position {position.line}:{position.character} is outside {uri}")
         return doc
@@ -98,22 +117,25 @@ class CodewardServer(LanguageServer):
             uri=doc.uri, path=document_path(doc.uri), language=doc.language_id or "python",
             version=doc.version or 0, text=text,
             offset=min(doc.offset_at_position(position), len(text)), settings=settings,
-            kind=kind, others=self.others(doc.uri, settings.context.exclude)
+            kind=kind, session=self.session, others=self.others(doc.uri, settings.context.exclude)
             if settings.context.crossfile_share > 0 else [],
         )
 
     def is_current(self, doc: TextDocument) -> Callable[[], bool]:
-        uri, version = doc.uri, doc.version
+        uri, version, text = doc.uri, doc.version, doc.source
 
         def check() -> bool:
+            # content too: a client may send a decreasing version for newer text
             current = self.workspace.text_documents.get(uri)
-            return current is not None and current.version == version
+            return current is not None and current.version == version and (
+                current.source is text or current.source == text)
         return check
 
 
 # -- handlers ------------------------------------------------------------------------------
 
 def on_initialize(ls: CodewardServer, params: types.InitializeParams) -> None:
+    use_codeward_documents(ls.workspace)
     ls.resolver.set_user(params.initialization_options)
     ls.backend.start(ls.resolver.base(), ls.show_once)
 
@@ -135,7 +157,7 @@ def on_change(ls: CodewardServer, params: types.DidChangeTextDocumentParams) -> 
 
 
 def on_close(ls: CodewardServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.backend.forget(params.text_document.uri)
+    ls.backend.forget(params.text_document.uri, ls.session)
     ls.backend.recorder.feedback("close", {"uri": params.text_document.uri})
 
 
@@ -176,8 +198,11 @@ def on_did_dismiss(ls: CodewardServer, params: FeedbackParams) -> None:
 
 def on_explain(ls: CodewardServer, params: Any) -> dict[str, Any]:
     """Findings and reasons for a completion id (the most recent one if no id is given)."""
-    recent = ls.backend.service.recent if ls.backend.service else {}
-    return explain_dict(recent, params_dict(params).get("id"))
+    recent = ls.backend.service.recent_for(ls.session) if ls.backend.service else {}
+    wanted = params_dict(params).get("id")
+    if wanted is not None and not isinstance(wanted, str):
+        raise JsonRpcInvalidParams("codeward/explain: 'id' must be a string")
+    return explain_dict(recent, wanted)
 
 
 def on_status(ls: CodewardServer, params: Any) -> dict[str, Any]:
@@ -185,7 +210,8 @@ def on_status(ls: CodewardServer, params: Any) -> dict[str, Any]:
 
 
 def on_shutdown(ls: CodewardServer, *args: Any) -> None:
-    ls.backend.close()
+    if ls.owns_backend:
+        ls.backend.close()
 
 
 FEATURES: list[tuple[str, Any, Callable[..., Any]]] = [

@@ -118,6 +118,8 @@ def params_dict(params: Any) -> dict[str, Any]:
         return dict(params)
     if hasattr(params, "_asdict"):
         return dict(params._asdict())
+    if not hasattr(params, "__dict__"):  # a list or a bare value: no named params
+        return {}
     return {k: v for k, v in vars(params).items() if not k.startswith("_")}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,11 +64,29 @@ def read_manifest(model_dir: Path) -> Manifest:
         raise ModelError(f"{path}: unreadable manifest ({exc})") from exc
     if not isinstance(data, dict) or "family" not in data:
         raise ModelError(f"{path}: manifest has no 'family'")
-    known = set(Manifest.__dataclass_fields__)
-    try:
-        return Manifest(**{k: v for k, v in data.items() if k in known})
-    except TypeError as exc:
-        raise ModelError(f"{path}: bad manifest ({exc})") from exc
+    return Manifest(**_typed_fields(path, data))
+
+
+def _typed_fields(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's known fields, each checked against its declared type (a wrong type
+    would otherwise load and then fail every completion)."""
+    from codeward.analyzers.config import check
+
+    hints = typing.get_type_hints(Manifest)
+    fields: dict[str, Any] = {}
+    for name in Manifest.__dataclass_fields__:
+        if name not in data:
+            continue
+        try:
+            fields[name] = check(data[name], hints[name])
+        except TypeError as exc:
+            raise ModelError(f"{path}: field {name!r}: {exc}, got {data[name]!r:.60}") from exc
+    for name in ("vocab_size", "context_length", "format_version"):
+        if fields.get(name, 0) < 0:
+            raise ModelError(f"{path}: field {name!r} must not be negative")
+    if not fields["family"]:
+        raise ModelError(f"{path}: field 'family' is empty")
+    return fields
 
 
 def verify_files(model_dir: Path, manifest: Manifest) -> None:

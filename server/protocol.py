@@ -11,16 +11,24 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Generator
 from typing import Any, Final, Literal
 
 import attrs
 from lsprotocol import types
+from lsprotocol.types import ResponseError
 from pygls.exceptions import (
     JsonRpcInvalidParams,
     JsonRpcInvalidRequest,
     JsonRpcServerNotInitialized,
 )
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+from .document import strict_positions
+
+INTERNAL_ERROR = -32603
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +92,42 @@ class CodewardProtocol(LanguageServerProtocol):
     ``initialize``, InvalidRequest after ``shutdown``, InvalidParams for unreadable params."""
 
     _got_initialize = False
+    in_session = False
+    """True for a TCP connection's session: ``exit`` ends the connection, not the process."""
+
+    def __init__(self, server: Any, converter: Any) -> None:
+        super().__init__(server, converter)
+        self.closed = threading.Event()
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
+        if not self.in_session:
+            yield from super().lsp_exit(*args)
+            return
+        if (user_handler := self.fm.features.get(types.EXIT)) is not None:
+            yield user_handler, args, None
+        self.closed.set()
+        if self.writer is not None:
+            self.writer.close()
+
+    def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
+        if error is not None and getattr(error, "code", None) == INTERNAL_ERROR:
+            # the traceback (server file paths, maybe values) is in the log only: pygls
+            # logs it where the exception is caught
+            error = ResponseError(code=INTERNAL_ERROR,
+                                  message="internal error (details are in the server log)")
+        super()._send_response(msg_id, result, error)
 
     def get_message_type(self, method: str) -> type[Any] | None:  # type: ignore[override]
         return MESSAGE_TYPES.get(method) or super().get_message_type(method)
 
     def structure_message(self, data: dict[str, Any]):  # type: ignore[no-untyped-def]
+        if isinstance(data, dict) and isinstance(data.get("method"), str):
+            if "params" not in data:  # JSON-RPC: params may be omitted
+                data = {**data, "params": None}
+            problem = strict_positions(data.get("params"))
+            if problem:
+                return _Invalid(data.get("id"), data["method"], problem)
         try:
             return super().structure_message(data)
         except Exception as exc:
@@ -118,5 +157,11 @@ class CodewardProtocol(LanguageServerProtocol):
                 "server is shutting down").to_response_error())
             return
         if method == types.INITIALIZE:
+            if self._got_initialize:
+                if is_request:
+                    self._send_response(message.id, error=JsonRpcInvalidRequest(
+                        "initialize was already received; the server is initialized once")
+                        .to_response_error())
+                return
             self._got_initialize = True
         super().handle_message(message)

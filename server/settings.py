@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codeward.analyzers.config import merge_into
+from codeward.analyzers.config import bounded, merge_into
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class ModelSettings:
     promoted model, else the shipped default model."""
     registry: str = ""
     """Model registry directory (``codeward model list``); empty = the user data dir."""
-    watch_interval: float = 2.0
+    watch_interval: float = bounded(2.0, 0, 3600)
     """Seconds between checks of the registry for a newly promoted model (0 = never)."""
 
 
@@ -41,58 +41,43 @@ class EngineSettings:
     """``cpu``, ``cuda`` or ``auto``."""
     compute_type: str = "int8"
     """CTranslate2 compute type: int8, int8_float32, float32, float16, bfloat16, ..."""
-    inter_threads: int = 2
+    inter_threads: int = bounded(2, 1, 64)
     """Generations that run side by side (one intra-op thread each is best on small models)."""
-    intra_threads: int = 1
-    max_queue: int = 8
+    intra_threads: int = bounded(1, 1, 64)
+    max_queue: int = bounded(8, 1, 256)
     """Requests waiting or running at once; past this a request is answered empty at once."""
-    max_new_tokens: int = 64
-    single_line_max_tokens: int = 32
-    candidates: int = 1
+    max_new_tokens: int = bounded(64, 1, 2048)
+    single_line_max_tokens: int = bounded(32, 1, 512)
+    candidates: int = bounded(1, 1, 8)
     """Candidates per request: the first is greedy, the rest sampled."""
-    temperature: float = 0.8
-    seed: int = 0
+    temperature: float = bounded(0.8, 0.0, 5.0)
+    seed: int = bounded(0, 0, 2**31 - 1)
     prompt_cache: bool = True
     """Cache the model state of the prompt's stable head (the file above the cursor's
     neighbourhood) across keystrokes."""
-    prompt_cache_entries: int = 4
+    prompt_cache_entries: int = bounded(4, 1, 64)
     """Distinct cached heads kept (each costs a few MB for a small model, more for a large
     one); when full, the cache starts over."""
 
     def validate(self) -> list[str]:
-        errors = []
         if self.device not in ("cpu", "cuda", "auto"):
-            errors.append("engine.device: expected 'cpu', 'cuda' or 'auto'")
-        for name in ("inter_threads", "intra_threads", "max_queue", "max_new_tokens",
-                     "single_line_max_tokens", "candidates", "prompt_cache_entries"):
-            if getattr(self, name) < 1:
-                errors.append(f"engine.{name}: must be at least 1")
-        return errors
+            return ["engine.device: expected 'cpu', 'cuda' or 'auto'"]
+        return []
 
 
 @dataclass
 class ContextSettings:
-    max_prompt_tokens: int = 768
+    max_prompt_tokens: int = bounded(768, 32, 32768)
     """Token budget of the whole prompt (prefix + suffix + cross-file snippets)."""
-    suffix_share: float = 0.25
+    suffix_share: float = bounded(0.25, 0.0, 0.9)
     """Share of the budget given to the suffix."""
-    crossfile_share: float = 0.2
+    crossfile_share: float = bounded(0.2, 0.0, 0.6)
     """Share of the budget given to snippets from other open documents (0 = off)."""
     exclude: list[str] = field(
         default_factory=lambda: [".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*",
                                  "*.p12", "*.pfx", ".netrc", ".npmrc", ".pypirc"]
     )
     """Glob patterns (file name or path): such files never reach a prompt or a log."""
-
-    def validate(self) -> list[str]:
-        errors = []
-        if self.max_prompt_tokens < 32:
-            errors.append("context.max_prompt_tokens: must be at least 32")
-        if not 0.0 <= self.suffix_share <= 0.9:
-            errors.append("context.suffix_share: must be between 0 and 0.9")
-        if not 0.0 <= self.crossfile_share <= 0.6:
-            errors.append("context.crossfile_share: must be between 0 and 0.6")
-        return errors
 
 
 @dataclass
@@ -102,7 +87,7 @@ class CompletionSettings:
     """Language ids served; others get an empty answer."""
     multiline: str = "auto"
     """``auto`` (from the syntax around the cursor), ``always`` or ``never``."""
-    max_lines: int = 12
+    max_lines: int = bounded(12, 1, 1000)
 
     def validate(self) -> list[str]:
         if self.multiline not in ("auto", "always", "never"):
@@ -182,7 +167,15 @@ class SettingsResolver:
         self._base: Settings | None = None
 
     def set_user(self, data: Any) -> None:
-        self.user = data if isinstance(data, dict) else {}
+        """The editor's settings (initializationOptions, didChangeConfiguration). ``None``
+        changes nothing; anything but a table is refused and the current settings kept."""
+        if data is None:
+            return
+        if not isinstance(data, dict):
+            self._emit([f"settings: expected an object, got {type(data).__name__}; keeping "
+                        "the current settings"])
+            return
+        self.user = data
         self._base = None
         self._cache.clear()
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import platformdirs
 
-from codeward.analyzers.config import merge_into
+from codeward.analyzers.config import bounded, merge_into
 
 APP = "codeward"
 
@@ -41,20 +41,16 @@ class StoreSettings:
     url: str = ""
     """``sqlite:///path/events.db``, a plain file path, or ``postgresql://...``; empty = the
     SQLite file ``events.db`` under the user's data directory."""
-    timeout_s: float = 2.0
+    timeout_s: float = bounded(2.0, 0.01, 60.0)
     """A write slower than this (lock wait, statement timeout) fails and is spilled to the
     journal instead of holding up the queue."""
-    retry_s: float = 5.0
+    retry_s: float = bounded(5.0, 0.1, 3600.0)
     """Seconds between attempts to reach a failed store (and replay the journal)."""
     journal: str = ""
     """Spill journal path; empty = next to the SQLite file, or in the data directory."""
 
     def validate(self) -> list[str]:
         errors = []
-        if self.timeout_s <= 0:
-            errors.append("events.store.timeout_s: must be > 0")
-        if self.retry_s <= 0:
-            errors.append("events.store.retry_s: must be > 0")
         if self.url and not (self.url.startswith(("sqlite:", "postgresql:", "postgres:"))
                              or "://" not in self.url):
             errors.append("events.store.url: expected sqlite:///PATH, a file path or "
@@ -67,21 +63,21 @@ class EventSettings:
     enabled: bool = True
     """False turns event logging off (per user or per project)."""
     store: StoreSettings = field(default_factory=StoreSettings)
-    retention_days: float = 90.0
+    retention_days: float = bounded(90.0, 0.0, 36500.0)
     """Events older than this are deleted and the store compacted (0 = keep forever)."""
     checkpoints: list[float] = field(default_factory=lambda: [30.0, 120.0, 600.0])
     """Seconds after an acceptance at which survival (kept characters) is measured."""
     exclude: list[str] = field(default_factory=list)
     """Extra globs (added to ``context.exclude``): completions in such files are not logged."""
-    prefix_chars: int = 1500
+    prefix_chars: int = bounded(1500, 0, 20000)
     """Characters of context before the cursor kept (redacted) with a completion event."""
-    suffix_chars: int = 500
-    queue_size: int = 10000
+    suffix_chars: int = bounded(500, 0, 20000)
+    queue_size: int = bounded(10000, 1, 1000000)
     """Bounded queue between the server and the writer thread."""
-    overflow: int = 100000
+    overflow: int = bounded(100000, 0, 10000000)
     """Events held in memory past a full queue (counted as back-pressure) before any is
     dropped (dropping is counted and logged as an error)."""
-    batch_size: int = 512
+    batch_size: int = bounded(512, 1, 100000)
     salt: str = ""
     """Secret for hashing user, repository and file ids; empty = a random per-install salt
     kept in the data directory. Teams set one shared salt so ids match across machines."""
@@ -89,23 +85,14 @@ class EventSettings:
     """User id to hash; empty = the operating-system login name."""
     redact_patterns: list[str] = field(default_factory=list)
     """Extra regular expressions whose matches are redacted as ``<redacted:custom>``."""
-    tick_s: float = 1.0
+    tick_s: float = bounded(1.0, 0.01, 60.0)
     """How often survival checkpoints are checked."""
 
     def validate(self) -> list[str]:
         errors = []
-        if self.retention_days < 0:
-            errors.append("events.retention_days: must be >= 0 (0 = keep forever)")
-        if not self.checkpoints or any(c <= 0 for c in self.checkpoints):
-            errors.append("events.checkpoints: expected a non-empty list of positive seconds")
-        for name in ("queue_size", "batch_size"):
-            if getattr(self, name) < 1:
-                errors.append(f"events.{name}: must be at least 1")
-        for name in ("prefix_chars", "suffix_chars", "overflow"):
-            if getattr(self, name) < 0:
-                errors.append(f"events.{name}: must be >= 0")
-        if self.tick_s <= 0:
-            errors.append("events.tick_s: must be > 0")
+        if not self.checkpoints or any(not 0 < c <= 86400 for c in self.checkpoints) \
+                or len(self.checkpoints) > 16:
+            errors.append("events.checkpoints: expected 1 to 16 positive seconds (at most 86400)")
         import re
 
         for pattern in self.redact_patterns:
