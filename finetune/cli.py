@@ -351,10 +351,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
+    from .dataset import event_source
     from .loop import parse_every, schedule
 
     every = parse_every(args.every)
     cfg = _loop_config(args)
+    event_source(cfg.events)  # no store yet: say so now, not at every check
     schedule(cfg, every, args.min_new_events, max_runs=args.max_checks, say=_say)
     return 0
 

@@ -137,6 +137,8 @@ def test_events_default_to_the_user_store(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "no events yet" in err and str(tmp_path / "data" / "events.db") in err
     assert "--events FILE" in err and "Traceback" not in err and not registry.exists()
+    assert main(["finetune", "schedule", "--registry", str(registry), "--every", "1s"]) == 2
+    assert "no events yet" in capsys.readouterr().err
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "events.db").touch()
     assert event_source("") == f"sqlite:///{tmp_path / 'data' / 'events.db'}"
