@@ -147,7 +147,7 @@ def status_families(st: dict[str, Any]) -> Iterator[Metric]:
             c.add_metric([what], float(ev.get(what, 0)))
         yield c
     index = st.get("index")
-    if isinstance(index, dict):
+    if isinstance(index, dict) and index.get("enabled", True):
         yield _gauge("codeward_index_tokens", "Tokens in the project index",
                      float(index.get("tokens", 0) or 0))
         yield _gauge("codeward_index_ready", "1 when the project index is built",

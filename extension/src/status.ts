@@ -11,7 +11,7 @@ export interface ServerStatus {
   busy_rejections?: number;
   activity?: Activity | null;
   /** The project index, when the server has one. */
-  index?: { ready?: boolean; tokens?: number; state?: string } | null;
+  index?: { enabled?: boolean; ready?: boolean; tokens?: number; error?: string | null } | null;
   metrics_url?: string | null;
 }
 
@@ -37,8 +37,8 @@ function tokens(n: number): string {
 export function activityLines(server: ServerStatus | undefined): string[] {
   const lines: string[] = [];
   const index = server?.index;
-  if (index) {
-    const state = index.ready ? "ready" : (index.state ?? "building");
+  if (index && index.enabled !== false) {
+    const state = index.error ? `error (${index.error})` : index.ready ? "ready" : "building";
     lines.push(`Index: ${state}${index.tokens ? `, ${tokens(index.tokens)} tokens` : ""}`);
   }
   const a = server?.activity;

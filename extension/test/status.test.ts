@@ -80,6 +80,8 @@ describe("status bar", () => {
     assert.match(tip, /Blocked today: 3/);
     assert.match(tip, /Metrics: http:\/\/127\.0\.0\.1:9464\/metrics/);
     assert.deepEqual(activityLines({ ...server, index: { ready: false } }), ["Index: building"]);
+    assert.deepEqual(activityLines({ ...server, index: { enabled: false } }), []);
+    assert.deepEqual(activityLines({ ...server, index: { ready: false, error: "disk full" } }), ["Index: error (disk full)"]);
     assert.deepEqual(activityLines(server), []);
     assert.deepEqual(activityLines({ ...server, activity: { blocked_today: 0 } }), ["Blocked today: 0"]);
   });

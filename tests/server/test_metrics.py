@@ -138,6 +138,8 @@ def test_dashboard_queries_real_metrics() -> None:
                          "acceptance": {"drop": True, "p_value": 0.001},
                          "kept": {"drop": False, "p_value": 0.5}}]}
     names |= {f.name for f in status_families(status)}
+    assert "codeward_index_tokens" not in {f.name for f in status_families(
+        {**status, "index": {"enabled": False}})}
     board = json.loads(DASHBOARD.read_text("utf-8"))
     exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
     assert len(exprs) >= 10
