@@ -19,6 +19,7 @@ from codeward.server.events.outcomes import STAGES, Collected, Position
 Z95 = 1.959964
 MIN_USERS = 5
 CALIBRATION_BINS = 10
+TOP_RULES = 8
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
@@ -144,9 +145,12 @@ def verdicts(collected: Collected, size: float) -> dict[str, Any]:
     """Blocked candidates per analyzer per time bucket, and every rule's counts."""
     over_time: dict[str, Counter[float]] = defaultdict(Counter)
     rules: Counter[tuple[str, str, str]] = Counter()
+    rule_time: dict[str, Counter[float]] = defaultdict(Counter)
     actions: Counter[str] = Counter()
     for v in collected.verdicts:
         actions[v.action] += 1
+        for analyzer, rule_id in {(a, r) for a, r, _ in v.rules}:
+            rule_time[f"{analyzer}/{rule_id}"][math.floor(v.at / size) * size] += 1
         if v.blocked:  # by the analyzers that asked for it (or failed: fail-closed)
             bucket = math.floor(v.at / size) * size
             blockers = ({a for a, _, act in v.rules if act == "block"}
@@ -154,10 +158,12 @@ def verdicts(collected: Collected, size: float) -> dict[str, Any]:
                         or {"(unknown)"})
             for analyzer in blockers:
                 over_time[analyzer][bucket] += 1
-        for rule in set(v.rules):
-            rules[rule] += 1
-    return {"candidates": len(collected.verdicts), "actions": dict(actions),
+        for finding in set(v.rules):
+            rules[finding] += 1
+    return {"candidates": len(collected.verdicts), "actions": dict(actions), "bucket_s": size,
             "blocks_over_time": {a: sorted(c.items()) for a, c in sorted(over_time.items())},
+            "rules_over_time": {r: sorted(rule_time[r].items()) for r in sorted(
+                rule_time, key=lambda r: -sum(rule_time[r].values()))[:TOP_RULES]},
             "rules": [{"analyzer": a, "rule": r, "action": act, "count": n}
                       for (a, r, act), n in rules.most_common()]}
 

@@ -169,7 +169,7 @@ def verdicts(data: dict[str, Any]) -> str:
     import matplotlib
 
     with matplotlib.rc_context(RC):
-        fig, (ax,) = _figure(9.0, 3.0)
+        fig, (ax, ax2) = _figure(10.0, 3.2, ncols=2)
         buckets = sorted({b for rows in over.values() for b, _ in rows})
         x = _dates(buckets)
         bottom = [0] * len(buckets)
@@ -184,6 +184,19 @@ def verdicts(data: dict[str, Any]) -> str:
                ylabel="blocked candidates")
         _date_axis(ax)
         ax.legend(title="analyzer", fontsize=8)
+        by_rule = data.get("rules_over_time", {})
+        times = sorted({b for rows in by_rule.values() for b, _ in rows} | set(buckets))
+        step = float(data.get("bucket_s") or 86400)
+        times = [times[0] + k * step for k in range(int((times[-1] - times[0]) / step) + 1)]
+        for i, (rule, rows) in enumerate(by_rule.items()):
+            counts = dict(rows)
+            ax2.plot(_dates(times), [counts.get(b, 0) for b in times], marker="o", ms=2.5,
+                     color=COLORS[i % len(COLORS)], label=rule)
+        ax2.set(title="Findings by rule (top 8, any action)", xlabel="time (UTC)",
+                ylabel="candidates")
+        _date_axis(ax2)
+        ax2.set_ylim(bottom=0)
+        ax2.legend(title="analyzer/rule", fontsize=7)
         return _svg(fig)
 
 
