@@ -45,6 +45,7 @@ class Backend:
         self.service: CompletionService | None = None
         self.loading: Future[None] | None = None
         self.model_error = ""
+        self.events_problem = ""
         self._lock = threading.Lock()
 
     @property
@@ -65,10 +66,11 @@ class Backend:
                 show(f"codeward: vetting unavailable ({exc}); suggestions are withheld", "error")
                 self.pipeline = FailClosedVetter(str(exc))
             try:
-                self.recorder = open_recorder(settings)
+                self.recorder = open_recorder(settings, lambda msg: show(msg, "warning"))
             except Exception as exc:
                 logger.exception("event store unavailable; events are not recorded")
-                show(f"codeward: event store unavailable: {exc}", "error")
+                self.events_problem = f"codeward: event store unavailable: {exc}"
+                show(self.events_problem, "error")
             self.recorder = ObservedRecorder(self.recorder, self._feedback)
             self.loading = Future()
             self.service = CompletionService(
@@ -144,7 +146,8 @@ class Backend:
             "engine": engine.stats.as_dict() if engine else {},
             "analyzers": self.pipeline.status() if self.pipeline else {},
             "busy_rejections": self.service.busy_rejections if self.service else 0,
-            "events": self.recorder.stats(),
+            "events": {**self.recorder.stats(),
+                       **({"problem": self.events_problem} if self.events_problem else {})},
             "activity": self.activity.summary(),
             "metrics_url": self.metrics.url if self.metrics is not None else None,
         }

@@ -12,7 +12,10 @@ placeholder in the log exactly as it is in the events.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
+
+_FRAME = re.compile(r'^(\s*File ")([^"]*)(", line \d+, in .*)$')
 
 MAX_ARG_CHARS = 200
 
@@ -43,6 +46,13 @@ class RedactingFilter(logging.Filter):
         except Exception:  # never lose a log line to the redactor; lose its text instead
             return f"<log line of {len(text)} chars withheld: redaction failed>"
 
+    def _redact_frame(self, line: str) -> str:
+        """A traceback line; the source path of a frame line is kept (paths look random)."""
+        match = _FRAME.match(line)
+        if match:
+            return match.group(1) + match.group(2) + self._redact(match.group(3))
+        return self._redact(line) if line.strip() else line
+
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith("pygls") and not self.keep_text and record.args:
             args = record.args if isinstance(record.args, tuple) else (record.args,)
@@ -55,5 +65,6 @@ class RedactingFilter(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = self._formatter.formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = self._redact(record.exc_text)
+            record.exc_text = "\n".join(self._redact_frame(line)
+                                         for line in record.exc_text.split("\n"))
         return True

@@ -8,7 +8,9 @@ codec, call plain functions, and build protocol types last (``lsp_convert``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +58,8 @@ class CodewardServer(LanguageServer):
         self.resolver = SettingsResolver(report=self.report_settings_problem)
         self._shown_messages: set[str] = set()
         self.session = uuid.uuid4().hex[:12]
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
         self.owns_backend = True
         """False for a TCP session: the listener closes the shared backend, not ``shutdown``."""
         self.max_message_bytes = DEFAULT_MAX_BYTES
@@ -74,6 +78,11 @@ class CodewardServer(LanguageServer):
         self.show_once(message, "warning")
 
     def show_once(self, message: str, level: Level) -> None:
+        """Tell the user once (backend threads too: the message is sent from the loop)."""
+        loop = self._loop
+        if loop is not None and threading.current_thread() is not self._loop_thread:
+            loop.call_soon_threadsafe(self.show_once, message, level)
+            return
         if message in self._shown_messages:
             return
         self._shown_messages.add(message)
@@ -135,6 +144,7 @@ class CodewardServer(LanguageServer):
 # -- handlers ------------------------------------------------------------------------------
 
 def on_initialize(ls: CodewardServer, params: types.InitializeParams) -> None:
+    ls._loop, ls._loop_thread = asyncio.get_running_loop(), threading.current_thread()
     use_codeward_documents(ls.workspace)
     ls.resolver.set_user(params.initialization_options)
     ls.backend.start(ls.resolver.base(), ls.show_once)

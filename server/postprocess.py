@@ -4,6 +4,7 @@
 - :func:`truncate_block`: a multi-line completion ends where its block ends;
 - :func:`trim_suffix_overlap`: text the suffix already has (closing brackets, echoed lines);
 - :func:`cut_repetition`: repeated lines and runaway repeated patterns;
+- :func:`cut_unmatched_closer`: a closing bracket that closes nothing;
 - :func:`clean`: all of the above, in order; returns "" for nothing worth showing.
 """
 
@@ -97,6 +98,60 @@ def trim_suffix_overlap(completion: str, suffix: str, multiline: bool) -> str:
     return "\n".join(lines)
 
 
+OPENERS = {"(": ")", "[": "]", "{": "}"}
+PREFIX_SCAN = 4000
+"""Characters of the prefix scanned for open brackets."""
+
+
+def _scan_brackets(text: str, stack: list[str], cut: bool) -> tuple[str, int]:
+    """Follow brackets outside strings and comments (Python lexing: quotes, triple quotes,
+    backslash escapes, ``#`` comments), pushing expected closers on ``stack``. Returns the
+    quote (or "#") ``text`` ends inside ("" when none) and, when ``cut``, the index of the
+    first closer that closes nothing (-1 when none; without ``cut`` such closers are
+    ignored)."""
+    quote, i, n = "", 0, len(text)
+    while i < n:
+        ch = text[i]
+        if quote == "#":
+            quote = "" if ch == "\n" else quote
+        elif quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if text.startswith(quote, i):
+                i += len(quote)
+                quote = ""
+                continue
+            if ch == "\n" and len(quote) == 1:
+                quote = ""
+        elif ch == "#":
+            quote = "#"
+        elif ch in "'\"":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
+            i += len(quote)
+            continue
+        elif ch in OPENERS:
+            stack.append(OPENERS[ch])
+        elif ch in ")]}":
+            if stack and stack[-1] == ch:
+                stack.pop()
+            elif cut:
+                return quote, i
+        i += 1
+    return quote, -1
+
+
+def cut_unmatched_closer(completion: str, prefix: str) -> str:
+    """Cut the completion at a closing bracket that closes nothing the prefix or the
+    completion itself opened (inside a string or comment brackets are text: no cut)."""
+    stack: list[str] = []
+    quote, _ = _scan_brackets(prefix[-PREFIX_SCAN:], stack, cut=False)
+    if quote:
+        return completion
+    _, at = _scan_brackets(completion, stack, cut=True)
+    return completion if at < 0 else completion[:at]
+
+
 _PERIODIC = re.compile(r"(.{1,24}?)\1{4,}$", re.DOTALL)
 
 
@@ -141,7 +196,7 @@ def clean(completion: str, prefix: str, suffix: str, *, multiline: bool,
         text = "\n".join(text.split("\n")[:max_lines])
     text = cut_repetition(text, prefix)
     text = trim_suffix_overlap(text, suffix, multiline)
-    text = text.rstrip()
+    text = cut_unmatched_closer(text, prefix).rstrip()
     if not text.strip():
         return ""
     return text

@@ -51,7 +51,8 @@ class EventRecorder:
     """Queues server events for the writer thread; see ``processor`` for the feedback params."""
 
     def __init__(self, cfg: Any, exclude: list[str] | None = None,
-                 on_ack: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+                 on_ack: Callable[[list[dict[str, Any]]], None] | None = None,
+                 on_problem: Callable[[str], None] | None = None) -> None:
         from .ids import Hasher
         from .journal import Journal
         from .processor import Processor
@@ -62,11 +63,13 @@ class EventRecorder:
         self.processor = Processor(cfg, Hasher.from_settings(cfg), exclude)
         url = cfg.store_url()
         self.writer = Writer(
-            lambda: open_store(url, timeout_s=cfg.store.timeout_s), Journal(cfg.journal_path()),
+            lambda: open_store(url, timeout_s=cfg.store.timeout_s),
+            Journal(cfg.journal_path(), int(cfg.store.journal_max_mb * 1024 * 1024),
+                    cfg.store.journal_when_full),
             handle=self.processor.handle, tick=self.processor.tick,
             finish=self.processor.finish, queue_size=cfg.queue_size, overflow=cfg.overflow,
             batch_size=cfg.batch_size, retry_s=cfg.store.retry_s, tick_s=cfg.tick_s,
-            retention_days=cfg.retention_days, on_ack=on_ack, url=url,
+            retention_days=cfg.retention_days, on_ack=on_ack, url=url, on_problem=on_problem,
         )
         self.writer.submit(("warm",))  # import detect-secrets off the completion path
         self.writer.start()
@@ -94,7 +97,7 @@ class EventRecorder:
         atexit.unregister(self.close)
 
 
-def open_recorder(settings: Any) -> Recorder:
+def open_recorder(settings: Any, on_problem: Callable[[str], None] | None = None) -> Recorder:
     """The recorder for the server's settings (``settings.events``; see ``config``)."""
     from .config import parse
 
@@ -105,4 +108,5 @@ def open_recorder(settings: Any) -> Recorder:
         logger.info("event logging is off (events.enabled = false)")
         return NullRecorder()
     context = getattr(settings, "context", None)
-    return EventRecorder(cfg, exclude=list(getattr(context, "exclude", []) or []))
+    return EventRecorder(cfg, exclude=list(getattr(context, "exclude", []) or []),
+                         on_problem=on_problem)

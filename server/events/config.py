@@ -48,9 +48,16 @@ class StoreSettings:
     """Seconds between attempts to reach a failed store (and replay the journal)."""
     journal: str = ""
     """Spill journal path; empty = next to the SQLite file, or in the data directory."""
+    journal_max_mb: float = bounded(64.0, 0.01, 10240.0)
+    """Size limit of the spill journal."""
+    journal_when_full: str = "drop-oldest"
+    """At the limit: ``drop-oldest`` (the oldest spilled events make room, counted) or
+    ``stop`` (new events are not saved, counted as lost)."""
 
     def validate(self) -> list[str]:
         errors = []
+        if self.journal_when_full not in ("drop-oldest", "stop"):
+            errors.append("events.store.journal_when_full: expected 'drop-oldest' or 'stop'")
         if self.url and not (self.url.startswith(("sqlite:", "postgresql:", "postgres:"))
                              or "://" not in self.url):
             errors.append("events.store.url: expected sqlite:///PATH, a file path or "

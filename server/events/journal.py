@@ -17,20 +17,39 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
+class JournalFull(OSError):
+    """The journal is at its size limit and ``when_full = "stop"``: the rows were not saved."""
+
+
 class Journal:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_bytes: int = 64 * 1024 * 1024,
+                 when_full: str = "drop-oldest") -> None:
         self.path = Path(path)
+        self.max_bytes, self.when_full = max_bytes, when_full
         self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
 
     def pending(self) -> bool:
         try:
             return self.path.stat().st_size > 0
-        except FileNotFoundError:
+        except OSError:  # missing, or its directory cannot be reached: nothing pending
             return False
 
-    def append(self, rows: list[dict[str, Any]]) -> None:
-        """Append durably (fsync before returning)."""
+    def append(self, rows: list[dict[str, Any]]) -> int:
+        """Append durably (fsync before returning). Past ``max_bytes`` the oldest rows are
+        dropped to make room (their number is returned), or with ``when_full = "stop"``
+        :class:`JournalFull` is raised and nothing is written."""
         data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+        dropped = 0
+        if self.size() + len(data) > self.max_bytes:
+            if self.when_full == "stop" or len(data) > self.max_bytes // 2:
+                raise JournalFull(f"journal {self.path} is full ({self.max_bytes} bytes)")
+            dropped = self._drop_oldest(self.max_bytes // 2 - len(data))
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             # A torn last line from a crash must not swallow the first new row.
@@ -40,6 +59,28 @@ class Journal:
             os.fsync(fd)
         finally:
             os.close(fd)
+        return dropped
+
+    def _drop_oldest(self, keep: int) -> int:
+        """Keep the newest whole lines that fit in ``keep`` bytes (atomic rewrite)."""
+        with open(self.path, "rb") as fh:
+            lines = fh.read().splitlines(keepends=True)
+        kept: list[bytes] = []
+        total = 0
+        for line in reversed(lines):
+            if total + len(line) > keep:
+                break
+            kept.append(line)
+            total += len(line)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"".join(reversed(kept)))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        return len(lines) - len(kept)
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as fh:

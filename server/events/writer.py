@@ -43,7 +43,8 @@ class Writer:
                  queue_size: int = 10000, overflow: int = 100000, batch_size: int = 512,
                  retry_s: float = 5.0, tick_s: float = 1.0, slow_s: float = 0.5,
                  retention_days: float = 0.0, purge_every_s: float = 6 * 3600,
-                 on_ack: Callable[[Rows], None] | None = None, url: str = "") -> None:
+                 on_ack: Callable[[Rows], None] | None = None, url: str = "",
+                 on_problem: Callable[[str], None] | None = None) -> None:
         self._open_store, self.journal = open_store, journal
         self.handle, self.tick, self.finish = handle, tick, finish
         self.q: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
@@ -53,6 +54,10 @@ class Writer:
         self.retry_s, self.tick_s, self.slow_s = retry_s, tick_s, slow_s
         self.retention_days, self.purge_every_s = retention_days, purge_every_s
         self.on_ack, self.url = on_ack, redact_url(url)
+        self.on_problem = on_problem
+        self.problem = ""
+        """What is wrong with saving events now ("" when nothing): for codeward/status."""
+        self._told: set[str] = set()
         self.store: Store | None = None
         self.counts: Counter[str] = Counter()
         self._closed = False
@@ -118,7 +123,21 @@ class Writer:
 
     def stats(self) -> dict[str, Any]:
         return {**self.counts, "queued": self.q.qsize(), "overflow": len(self._overflow),
-                "journal_pending": self.journal.pending(), "store_up": self.store is not None}
+                "journal_pending": self.journal.pending(), "journal_bytes": self.journal.size(),
+                "store_up": self.store is not None, "problem": self.problem}
+
+    def _tell(self, key: str, message: str) -> None:
+        """Record the problem for the status; tell the user once per kind."""
+        self.problem = message
+        if key in self._told:
+            return
+        self._told.add(key)
+        logger.error("%s", message)
+        if self.on_problem is not None:
+            try:
+                self.on_problem(message)
+            except Exception:
+                logger.debug("on_problem failed", exc_info=True)
 
     # -- writer thread -------------------------------------------------------------------------
     def _take(self) -> list[Any]:
@@ -191,8 +210,8 @@ class Writer:
 
     def _failed(self, exc: Exception, now: float) -> None:
         self.counts["store_errors"] += 1
-        self._log("store", logging.WARNING, "event store %s unavailable (%s); events go to the "
-                  "journal %s and are replayed later", self.url, exc, self.journal.path)
+        self._tell("store", f"codeward: the event store {self.url} is unavailable ({exc}); "
+                   f"events are kept in the journal {self.journal.path} and replayed later")
         if self.store is not None:
             try:
                 self.store.close()
@@ -206,25 +225,33 @@ class Writer:
         if self.store is not None and not self.journal.pending():
             start = time.perf_counter()
             try:
-                self.store.write(rows)
+                inserted = self.store.write(rows)
             except Exception as exc:
                 self._failed(exc, now)
             else:
+                self.problem = ""
                 elapsed = time.perf_counter() - start
                 if elapsed > self.slow_s:
                     self.counts["slow_writes"] += 1
                     self._log("slow", logging.WARNING, "event store slow: %.0f ms for %d events",
                               elapsed * 1000, len(rows))
-                self.counts["written"] += len(rows)
+                inserted = inserted if isinstance(inserted, int) else len(rows)
+                self.counts["written"] += inserted
+                self.counts["duplicates"] += len(rows) - inserted
                 self._ack(rows)
                 return
         try:
-            self.journal.append(rows)
+            dropped = self.journal.append(rows)
         except OSError as exc:
             self.counts["lost"] += len(rows)
-            logger.error("event store down and journal %s unwritable (%s): %d events lost",
-                         self.journal.path, exc, len(rows))
+            self._tell("lost", f"codeward: events cannot be saved: the event store is down and "
+                       f"the journal {self.journal.path} cannot be written ({exc}); "
+                       f"{self.counts['lost']} events lost so far")
             return
+        if dropped:
+            self.counts["journal_dropped"] += dropped
+            self._tell("journal-full", f"codeward: the event journal {self.journal.path} reached "
+                       f"its limit; {self.counts['journal_dropped']} oldest events dropped so far")
         self.counts["spilled"] += len(rows)
         self._ack(rows)
 
