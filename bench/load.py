@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "serve
 
 from raw_client import RawClient, inline_params, texts  # noqa: E402
 
-DOC = "x = 0\ndef add(a, b):\n    \n"
+DOC = "x = 0\nclass Point:\n    def __init__(self"
+CURSOR = (2, 21)
 HOST = "127.0.0.1"
 
 
@@ -99,7 +100,7 @@ class Client(threading.Thread):
             t0 = time.perf_counter()
             self.c.send({"jsonrpc": "2.0", "id": msg_id,
                          "method": "textDocument/inlineCompletion",
-                         "params": inline_params(uri, 2, 4)})
+                         "params": inline_params(uri, *CURSOR)})
             try:
                 answer = self.c.wait(msg_id, timeout=30)
             except (TimeoutError, ConnectionError) as exc:
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for c in conns if args.mode == "stdio" else conns[:1]:  # warm up each backend
             c.open("file:///load/warm.py", DOC)
             for _ in range(3):
-                c.inline("file:///load/warm.py", 2, 4, timeout=120)
+                c.inline("file:///load/warm.py", *CURSOR, timeout=120)
             c.notify("textDocument/didClose", {"textDocument": {"uri": "file:///load/warm.py"}})
         samples: list[tuple[float, float, float]] = []
         start_at = time.monotonic() + 0.5
