@@ -29,6 +29,11 @@ def check(value: Any, tp: Any) -> Any:
     origin = typing.get_origin(tp)
     if tp is Any:
         return value
+    if origin is typing.Literal:
+        choices = typing.get_args(tp)
+        if value in choices:
+            return value
+        raise TypeError("expected " + " or ".join(repr(c) for c in choices))
     if tp is bool:
         if isinstance(value, bool):
             return value

@@ -17,15 +17,23 @@ than ``ok``/``skipped`` never means "clean": the pipeline applies the team's pol
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, get_args, runtime_checkable
 
 from .config import bounded
 
-ACTIONS = ("allow", "annotate", "fix", "block")
-STATUSES = ("ok", "skipped", "unparseable", "error", "timeout", "warming")
-SEVERITIES = ("info", "low", "medium", "high", "critical")
-CONFIDENCES = ("low", "medium", "high")
-CATEGORIES = ("security", "secrets", "license", "style")
+Action = Literal["allow", "annotate", "fix", "block"]
+Status = Literal["ok", "skipped", "unparseable", "error", "timeout", "warming"]
+Severity = Literal["info", "low", "medium", "high", "critical"]
+Confidence = Literal["low", "medium", "high"]
+Policy = Literal["allow", "annotate", "block"]
+"""What a team can set a kind of finding to (``fix`` is for the analyzers that fix)."""
+ACTIONS: tuple[Action, ...] = get_args(Action)
+STATUSES: tuple[Status, ...] = get_args(Status)
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+CONFIDENCES: tuple[Confidence, ...] = get_args(Confidence)
+POLICIES: tuple[Policy, ...] = ("block", "annotate", "allow")
+"""Strictest first."""
+ANY_LANGUAGE = "*"
 PROTECTED_CATEGORIES = ("security", "secrets", "license")
 """Turning an analyzer of these categories off needs ``acknowledge_disabled = true``."""
 
@@ -34,7 +42,7 @@ def cwe(number: int) -> str:
     return f"https://cwe.mitre.org/data/definitions/{number}.html"
 
 
-def strictest(*actions: str) -> str:
+def strictest(*actions: Action) -> Action:
     return max(actions, key=ACTIONS.index, default="allow")
 
 
@@ -48,13 +56,13 @@ class Finding:
     """
 
     rule_id: str
-    severity: str
-    confidence: str
+    severity: Severity
+    confidence: Confidence
     message: str
     line: int = 1
     reference: str = ""
     analyzer: str = ""
-    action: str = "annotate"
+    action: Action = "annotate"
     column: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -76,8 +84,8 @@ class Finding:
 class Verdict:
     """What one analyzer says about one suggestion."""
 
-    action: str = "allow"
-    status: str = "ok"
+    action: Action = "allow"
+    status: Status = "ok"
     findings: list[Finding] = field(default_factory=list)
     text: str | None = None
     """The replacement suggestion when ``action == "fix"``."""
@@ -93,7 +101,7 @@ class Verdict:
             raise ValueError("Verdict: a 'fix' verdict must carry the corrected text")
 
     @classmethod
-    def from_findings(cls, findings: list[Finding], status: str = "ok") -> Verdict:
+    def from_findings(cls, findings: list[Finding], status: Status = "ok") -> Verdict:
         return cls(action=strictest(*(f.action for f in findings)), status=status,
                    findings=list(findings))
 
@@ -165,6 +173,15 @@ class Analyzer(Protocol):
     the final text again when a fix changed it."""
     Options: ClassVar[type]
     """A dataclass with defaults (and an optional ``validate() -> list[str]``)."""
+    languages: ClassVar[tuple[str, ...]]
+    """Language ids this analyzer vets (``"*"``: any); the pipeline skips it for others."""
+    background_warm_up: ClassVar[bool]
+    """True when warming takes seconds (an index): suggestions are served meanwhile with
+    status ``warming``; the others are waited for before the first suggestion is vetted."""
+
+    def available(self) -> bool:
+        """False when a dependency (an extra) is not installed: status ``unavailable``."""
+        ...
 
     def analyze(self, ctx: VetContext, options: Any) -> Verdict: ...
 
@@ -187,13 +204,17 @@ class BaseAnalyzer:
     category: ClassVar[str] = "security"
     order: ClassVar[int] = 50
     Options: ClassVar[type] = NoOptions
+    languages: ClassVar[tuple[str, ...]] = (ANY_LANGUAGE,)
+    background_warm_up: ClassVar[bool] = False
+
+    def available(self) -> bool:
+        return True
+
+    def handles(self, language: str) -> bool:
+        return ANY_LANGUAGE in self.languages or language in self.languages
 
     def analyze(self, ctx: VetContext, options: Any) -> Verdict:  # pragma: no cover
         raise NotImplementedError
-
-    background_warm_up: ClassVar[bool] = False
-    """True when warming takes seconds (an index): suggestions are served meanwhile with
-    status ``warming``; the others are waited for before the first suggestion is vetted."""
 
     def warm_up(self) -> None:
         """Slow one-time loading (indexes, subprocesses). Runs in a background thread."""
@@ -208,8 +229,8 @@ class BaseAnalyzer:
     def close(self) -> None:
         pass
 
-    def finding(self, rule_id: str, severity: str, confidence: str, message: str,
-                line: int = 1, reference: str = "", action: str = "annotate",
+    def finding(self, rule_id: str, severity: Severity, confidence: Confidence, message: str,
+                line: int = 1, reference: str = "", action: Action = "annotate",
                 **extra: Any) -> Finding:
         return Finding(rule_id=rule_id, severity=severity, confidence=confidence,
                        message=message, line=line, reference=reference, analyzer=self.name,
@@ -226,23 +247,23 @@ class LicensePolicy:
                                                       "Proprietary Free", "Commercial"])
     annotate: list[str] = field(default_factory=lambda: ["Permissive", "Public Domain"])
     allow: list[str] = field(default_factory=list)
-    default: str = "annotate"
+    default: Policy = "annotate"
 
     def validate(self) -> list[str]:
         if self.default not in ("allow", "annotate", "block"):
             return ["license_policy.default: expected 'allow', 'annotate' or 'block'"]
         return []
 
-    def action_for(self, spdx_ids: list[str], categories: list[str]) -> str:
+    def action_for(self, spdx_ids: list[str], categories: list[str]) -> Action:
         """The strictest action over the licenses of one match."""
-        actions = []
+        actions: list[Action] = []
         for spdx, cat in zip(spdx_ids, categories, strict=False):
             for action in ("block", "annotate", "allow"):
                 if spdx.lower() in (x.lower() for x in getattr(self, action)):
                     actions.append(action)
                     break
             else:
-                for action in ("block", "annotate", "allow"):
+                for action in POLICIES:
                     if cat.lower() in (x.lower() for x in getattr(self, action)):
                         actions.append(action)
                         break
@@ -258,29 +279,21 @@ class VettingConfig:
     budget_ms: float = bounded(60.0, 1e-9, 60000.0)
     """Total time for all analyzers on one candidate; analyzers not started in time get
     status ``timeout``."""
-    on_error: str = "block"
+    on_error: Literal["block", "annotate"] = "block"
     """What an analyzer's ``error``/``timeout``/``unparseable`` status means: ``block``
     (the suggestion is not shown) or ``annotate`` (shown, with a finding saying so)."""
-    on_warming: str = "annotate"
+    on_warming: Policy = "annotate"
     """What a ``warming`` status (license index still loading) means: allow, annotate, block."""
     debug: bool = False
     """Re-raise analyzer exceptions instead of recording ``status="error"``."""
     license_policy: LicensePolicy = field(default_factory=LicensePolicy)
-
-    def validate(self) -> list[str]:
-        errors = []
-        if self.on_error not in ("block", "annotate"):
-            errors.append("vetting.on_error: expected 'block' or 'annotate'")
-        if self.on_warming not in ("allow", "annotate", "block"):
-            errors.append("vetting.on_warming: expected 'allow', 'annotate' or 'block'")
-        return errors
 
 
 @dataclass
 class PipelineResult:
     """The combined verdict for one candidate."""
 
-    action: str
+    action: Action
     text: str
     findings: list[Finding] = field(default_factory=list)
     statuses: dict[str, str] = field(default_factory=dict)

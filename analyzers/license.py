@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import bounded
-from .contract import BaseAnalyzer, Finding, Verdict, VetContext
+from .contract import BaseAnalyzer, Finding, Policy, Verdict, VetContext
 from .licenseworker import LicenseWorker, WorkerGone
 from .scancode import detect_copyrights, match_query, warm_index
 
@@ -41,15 +41,10 @@ class LicenseOptions:
     min_score: float = bounded(80.0, 0.0, 100.0)
     """Ignore matches scoring below this (0-100)."""
     min_matched_tokens: int = bounded(2, 1, 10000)
-    copyright_action: str = "annotate"
+    copyright_action: Policy = "annotate"
     """Action for a third-party copyright statement: allow, annotate or block."""
     timeout_ms: float = bounded(1000.0, 1.0, 60000.0)
     """Longest wait for the license worker's answer before the status is ``timeout``."""
-
-    def validate(self) -> list[str]:
-        if self.copyright_action not in ("allow", "annotate", "block"):
-            return ["license.copyright_action: expected 'allow', 'annotate' or 'block'"]
-        return []
 
 
 class LicenseAnalyzer(BaseAnalyzer):

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .contract import BaseAnalyzer, Finding, Verdict, VetContext
+from .contract import BaseAnalyzer, Finding, Policy, Verdict, VetContext
 from .source import ts_parser
 
 STYLES = {
@@ -35,15 +35,12 @@ class NamingOptions:
     classes: str = "PascalCase"
     forbidden_names: list[str] = field(default_factory=list)
     forbidden_imports: list[str] = field(default_factory=list)
-    style_action: str = "annotate"
-    forbidden_action: str = "block"
+    style_action: Policy = "annotate"
+    forbidden_action: Policy = "block"
 
     def validate(self) -> list[str]:
         errors = [f"naming.{k}: expected one of {', '.join(STYLES)}"
                   for k in ("functions", "classes") if getattr(self, k) not in STYLES]
-        for k in ("style_action", "forbidden_action"):
-            if getattr(self, k) not in ("allow", "annotate", "block"):
-                errors.append(f"naming.{k}: expected 'allow', 'annotate' or 'block'")
         return errors
 
 
@@ -54,10 +51,9 @@ class NamingAnalyzer(BaseAnalyzer):
     category = "style"
     order = 20
     Options = NamingOptions
+    languages = ("python",)
 
     def analyze(self, ctx: VetContext, options: NamingOptions) -> Verdict:
-        if ctx.language != "python":
-            return Verdict(status="skipped")
         lines = ctx.suggestion_lines()
         indent = min((len(x) - len(x.lstrip()) for x in lines if x.strip()), default=0)
         text = "\n".join(x[indent:] if x[:indent].isspace() else x.lstrip() for x in lines)

@@ -30,7 +30,9 @@ from typing import Any
 
 from .config import deep_merge, merge
 from .contract import (
+    ANY_LANGUAGE,
     PROTECTED_CATEGORIES,
+    Action,
     Analyzer,
     Finding,
     PipelineResult,
@@ -86,11 +88,16 @@ def _not_checked(detail: str) -> str:
     return detail if detail.startswith("not installed") else "is still loading"
 
 
+def handles(analyzer: Analyzer, language: str) -> bool:
+    """Whether ``analyzer`` vets ``language`` (its ``languages``; ``"*"``: any)."""
+    return ANY_LANGUAGE in analyzer.languages or language in analyzer.languages
+
+
 @dataclasses.dataclass
 class _Run:
     """What the analyzers said about one candidate so far."""
 
-    actions: list[str] = dataclasses.field(default_factory=list)
+    actions: list[Action] = dataclasses.field(default_factory=list)
     findings: list[Finding] = dataclasses.field(default_factory=list)
     statuses: dict[str, str] = dataclasses.field(default_factory=dict)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -189,8 +196,8 @@ class Pipeline:
     # -- warm-up -------------------------------------------------------------------
 
     def start_warm_up(self) -> None:
-        names = sorted(self._resolve({}).options, key=lambda n: getattr(
-            self.analyzers[n], "background_warm_up", False))  # slow indexes last
+        names = sorted(self._resolve({}).options,  # slow indexes last
+                       key=lambda n: self.analyzers[n].background_warm_up)
         for name in self.analyzers:
             self._warm[name] = "warming" if name in names else "disabled"
         self._thread = threading.Thread(target=self._warm_up, args=(names,), daemon=True,
@@ -202,7 +209,8 @@ class Pipeline:
         unless ``background`` is False)."""
         def run() -> None:
             for name, analyzer in self.analyzers.items():
-                if self._warm.get(name) == "disabled" or self._closed:
+                if self._warm.get(name) == "disabled" or self._closed or \
+                        not handles(analyzer, language):
                     continue
                 try:
                     analyzer.prepare(path, language)
@@ -218,7 +226,7 @@ class Pipeline:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if all(self._warm.get(n) != "warming" for n, a in self.analyzers.items()
-                   if not getattr(a, "background_warm_up", False)):
+                   if not a.background_warm_up):
                 return True
             time.sleep(0.02)
         return False
@@ -255,7 +263,7 @@ class Pipeline:
                 state = "ready"
             elif state == "ready" and not analyzer.is_ready():
                 state = "warming"  # e.g. the license worker is being restarted
-            if not getattr(analyzer, "available", lambda: True)():
+            if not analyzer.available():
                 state = "unavailable"  # a dependency is not installed (an extra)
             out[name] = state
         return out
@@ -294,6 +302,9 @@ class Pipeline:
         fixers' fixes are applied: a checker's ``fix`` counts as its action only)."""
         cfg = resolved.vetting
         for name in names:
+            if not handles(self.analyzers[name], ctx.language):
+                run.statuses[name] = "skipped"
+                continue
             t0 = time.perf_counter()
             if (t0 - start) * 1000 > cfg.budget_ms:
                 verdict = Verdict(status="timeout", detail="vetting budget spent before it ran")

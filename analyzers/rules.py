@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .contract import BaseAnalyzer, Finding, NoOptions, Verdict, VetContext, cwe
+from .contract import BaseAnalyzer, Finding, NoOptions, Severity, Verdict, VetContext, cwe
 from .source import python_source, ts_parser
 
 SHELL_APIS = {"os.system", "os.popen", "os.popen2", "os.popen3", "subprocess.getoutput",
@@ -56,7 +56,7 @@ SQL = re.compile(r"^\s*(select|insert|update|delete|replace|create|drop|alter|wi
 SQL_SINKS = {"execute", "executemany", "executescript", "raw", "text", "read_sql",
              "read_sql_query", "mogrify"}
 
-RULES = {
+RULES: dict[str, tuple[Severity, int]] = {
     "CW-SEC-001": ("high", 78), "CW-SEC-002": ("high", 78), "CW-SEC-003": ("high", 470),
     "CW-SEC-004": ("high", 95), "CW-SEC-005": ("high", 502), "CW-SEC-006": ("medium", 327),
     "CW-SEC-007": ("high", 295), "CW-SEC-008": ("high", 89), "CW-SEC-009": ("medium", 377),
@@ -328,10 +328,9 @@ class SecurityRulesAnalyzer(BaseAnalyzer):
     category = "security"
     order = 32
     Options = NoOptions
+    languages = ("python",)
 
     def analyze(self, ctx: VetContext, options: Any) -> Verdict:
-        if ctx.language != "python":
-            return Verdict(status="skipped")
         src = python_source(ctx)
         if src is not None:
             return Verdict.from_findings(ast_findings(src.tree, ctx, self.name))

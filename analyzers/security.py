@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .contract import SEVERITIES, BaseAnalyzer, Verdict, VetContext
+from .contract import SEVERITIES, Action, BaseAnalyzer, Policy, Verdict, VetContext
 from .rules import pattern_findings
 from .source import python_source
 
@@ -50,7 +50,7 @@ class BanditOptions:
     passwords, with placeholder filtering bandit lacks)."""
     block_severity: str = "medium"
     """Other findings block at this bandit severity or above (and confidence >= medium)."""
-    suppression_action: str = "annotate"
+    suppression_action: Policy = "annotate"
     """Action for a model-written ``# nosec`` / ``# noqa``."""
 
     def validate(self) -> list[str]:
@@ -68,6 +68,7 @@ class BanditAnalyzer(BaseAnalyzer):
     category = "security"
     order = 30
     Options = BanditOptions
+    languages = ("python",)
 
     def __init__(self) -> None:
         self._testset: Any = None
@@ -86,8 +87,6 @@ class BanditAnalyzer(BaseAnalyzer):
             return self._testset
 
     def analyze(self, ctx: VetContext, options: BanditOptions) -> Verdict:
-        if ctx.language != "python":
-            return Verdict(status="skipped")
         findings = self._suppressions(ctx, options)
         src = python_source(ctx)
         if src is None:
@@ -105,6 +104,7 @@ class BanditAnalyzer(BaseAnalyzer):
             if not hit:
                 continue
             sev, conf = issue.severity.lower(), issue.confidence.lower()
+            action: Action
             if issue.test_id in options.annotate_rules:
                 action = "annotate"
             elif issue.test_id in options.block_rules:

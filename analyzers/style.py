@@ -108,6 +108,7 @@ class RuffAnalyzer(BaseAnalyzer):
     category = "style"
     order = 10
     Options = RuffOptions
+    languages = ("python",)
 
     def __init__(self) -> None:
         self._servers: OrderedDict[str | None, RuffServer] = OrderedDict()
@@ -117,12 +118,11 @@ class RuffAnalyzer(BaseAnalyzer):
         self._server(None, 4)
 
     def prepare(self, path: str | None, language: str) -> None:
-        if language == "python":
-            root = project_root(VetContext(prefix="", suggestion="", suffix="", path=path))
-            server = self._server(root, RuffOptions().max_servers)
-            # one throw-away lint: the server has read the project's config afterwards
-            server.diagnostics((Path(root or "/") / "codeward-warm-up.py").as_uri(),
-                               "x = 1\n", 10.0)
+        root = project_root(VetContext(prefix="", suggestion="", suffix="", path=path))
+        server = self._server(root, RuffOptions().max_servers)
+        # one throw-away lint: the server has read the project's config afterwards
+        server.diagnostics((Path(root or "/") / "codeward-warm-up.py").as_uri(),
+                           "x = 1\n", 10.0)
 
     def _server(self, root: str | None, limit: int) -> RuffServer:
         with self._lock:
@@ -143,8 +143,6 @@ class RuffAnalyzer(BaseAnalyzer):
             self._servers.clear()
 
     def analyze(self, ctx: VetContext, options: RuffOptions) -> Verdict:
-        if ctx.language != "python":
-            return Verdict(status="skipped")
         root = project_root(ctx)
         server = self._server(root, options.max_servers)
         uri = Path(ctx.path).resolve().as_uri() if ctx.path else \

@@ -21,7 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "events"))
 
-from codeward.server.completion import Candidate, CompletionRequest, CompletionResult  # noqa: E402
+from codeward.server.completion import (  # noqa: E402
+    Candidate,
+    CompletionEvent,
+    CompletionRequest,
+    CompletionResult,
+)
 from codeward.server.events import EventRecorder  # noqa: E402
 from codeward.server.events.config import parse  # noqa: E402
 from codeward.server.events.journal import Journal  # noqa: E402
@@ -61,7 +66,7 @@ def completion_record(settings: Settings, i: int) -> dict:
                             version=i, text=DOC, offset=offset, settings=settings)
     res = CompletionResult(id=uuid.uuid4().hex, uri=req.uri, version=i, model="tiny@1",
                            latency_ms=120.0, candidates=[Candidate(0, "return self.value\n")])
-    return {"request": req, "result": res}
+    return CompletionEvent(req, res)
 
 
 def recorder_bench(url: str, tmp: Path, completions: int) -> dict[str, float]:
@@ -79,7 +84,7 @@ def recorder_bench(url: str, tmp: Path, completions: int) -> dict[str, float]:
         t = time.perf_counter()
         rec.completion(record)
         calls.append((time.perf_counter() - t) * 1000)
-        cid = record["result"].id
+        cid = record.result.id
         rec.feedback("show", {"id": cid, "index": 0})
         rec.feedback("accept" if i % 3 == 0 else "dismiss", {"id": cid, "index": 0})
         rec.document_changed("file:///bench/mod.py", DOC)

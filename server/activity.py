@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from .completion import CompletionRequest, CompletionResult
+from .completion import CompletionEvent, CompletionRequest, CompletionResult
 from .events import Recorder
 
 STAGES = ("prompt", "index", "generation", "vetting")
@@ -108,8 +108,8 @@ class ObservedRecorder:
         self.inner = inner
         self.on_feedback = on_feedback
 
-    def completion(self, record: dict[str, Any]) -> None:
-        self.inner.completion(record)
+    def completion(self, event: CompletionEvent) -> None:
+        self.inner.completion(event)
 
     def feedback(self, kind: str, params: dict[str, Any]) -> None:
         self.on_feedback(kind, params)

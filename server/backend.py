@@ -18,7 +18,7 @@ from codeward.analyzers.pipeline import FailClosedVetter, Pipeline
 
 from . import __version__, models
 from .activity import Activity, ObservedRecorder
-from .completion import CompletionRequest, CompletionResult, CompletionService
+from .completion import CompletionEvent, CompletionRequest, CompletionResult, CompletionService
 from .engine import EngineHost
 from .events import NullRecorder, Recorder, open_recorder
 from .settings import Settings
@@ -92,6 +92,9 @@ class Backend:
         if cfg.enabled:
             self.metrics.watch_drift(cfg.store_url(), list(cfg.checkpoints))
 
+    def _record(self, req: CompletionRequest, result: CompletionResult) -> None:
+        self.recorder.completion(CompletionEvent(req, result))
+
     def _finished(self, req: CompletionRequest, result: CompletionResult) -> None:
         self.activity.finished(req, result)
         if self.metrics is not None:
@@ -115,9 +118,6 @@ class Backend:
             show(f"codeward: no model can be served: {exc}", "error")
         finally:
             self.loading.set_result(None)
-
-    def _record(self, req: CompletionRequest, result: CompletionResult) -> None:
-        self.recorder.completion({"request": req, "result": result})
 
     @property
     def completions(self) -> CompletionService:

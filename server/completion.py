@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from codeward.analyzers.contract import VetContext, Vetter
+from codeward.analyzers.contract import Action, VetContext, Vetter
 
 from . import context, postprocess
 from .engine import Engine, EngineHost, GenerationRequest
@@ -57,7 +57,7 @@ class CompletionRequest:
 class Candidate:
     index: int
     text: str
-    action: str = "allow"
+    action: Action = "allow"
     findings: list[dict[str, Any]] = field(default_factory=list)
     statuses: dict[str, str] = field(default_factory=dict)
     raw: str = ""
@@ -88,6 +88,14 @@ class CompletionResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class CompletionEvent:
+    """What the completion service hands the event recorder after each completion."""
+
+    request: CompletionRequest
+    result: CompletionResult
 
 
 def _vet(pipeline: Vetter, req: CompletionRequest, text: str) -> Candidate:
@@ -121,7 +129,8 @@ def run_completion(engine: Engine, pipeline: Vetter, req: CompletionRequest,
     prompt_start = time.perf_counter()
     budget = context.split_budget(total, s.context.suffix_share, s.context.crossfile_share)
     crossfile, sources = context.crossfile_snippets(
-        req.path, req.language, req.others, engine, budget.crossfile, s.context.exclude)
+        req.path, req.language, req.others, engine, budget.crossfile, s.context.exclude,
+        engine.family.comment_prefix)
     prompt = context.build_prompt(engine.family, prefix, suffix, engine, budget, crossfile,
                                   sources)
     result.prompt_ms = (time.perf_counter() - prompt_start) * 1000

@@ -72,9 +72,11 @@ def is_excluded(path: str, patterns: list[str]) -> bool:
 
 
 def crossfile_snippets(current_path: str, language: str, others: list[OtherDocument],
-                       budgeter: Budgeter, budget: int, exclude: list[str]) -> tuple[str, list[str]]:
+                       budgeter: Budgeter, budget: int, exclude: list[str],
+                       comment: str) -> tuple[str, list[str]]:
     """Imports and signatures of other open documents of the same language, as comment
-    lines, most recently listed documents first, within ``budget`` tokens."""
+    lines (``comment``: the family's ``comment_prefix``), most recently listed documents
+    first, within ``budget`` tokens."""
     if budget <= 0:
         return "", []
     blocks: list[str] = []
@@ -87,7 +89,7 @@ def crossfile_snippets(current_path: str, language: str, others: list[OtherDocum
         if not lines:
             continue
         name = PurePath(doc.path).name if doc.path else "untitled"
-        block = f"# Path: {name}\n" + "".join(f"# {line}\n" for line in lines)
+        block = f"{comment}Path: {name}\n" + "".join(f"{comment}{line}\n" for line in lines)
         cost = budgeter.count_tokens(block)
         if used + cost > budget:
             block = budgeter.head_within(block, budget - used)

@@ -21,19 +21,14 @@ class FimFamily:
     stop_tokens: tuple[str, ...]
     template: str = "{pre}{prefix}{suf}{suffix}{mid}"
     """PSM order; ``{pre}``/``{suf}``/``{mid}`` are the family's special tokens."""
-    file_separator: str = ""
-    """Token that separates files in a repository-level prompt (cross-file context)."""
     comment_prefix: str = "# "
+    """How the prompt writes cross-file context lines (as comments the model can read)."""
 
     def format(self, prefix: str, suffix: str) -> str:
         return self.template.format(
             pre=self.prefix_token, suf=self.suffix_token, mid=self.middle_token,
             prefix=prefix, suffix=suffix,
         )
-
-    @property
-    def special_tokens(self) -> tuple[str, ...]:
-        return (self.prefix_token, self.suffix_token, self.middle_token, *self.stop_tokens)
 
 
 FAMILIES: dict[str, FimFamily] = {
@@ -44,7 +39,6 @@ FAMILIES: dict[str, FimFamily] = {
             prefix_token="<fim_prefix>", suffix_token="<fim_suffix>", middle_token="<fim_middle>",
             stop_tokens=("<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>",
                          "<file_sep>", "<fim_pad>"),
-            file_separator="<file_sep>",
         ),
         FimFamily(
             name="qwen2.5-coder",
@@ -52,7 +46,6 @@ FAMILIES: dict[str, FimFamily] = {
             middle_token="<|fim_middle|>",
             stop_tokens=("<|endoftext|>", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>",
                          "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>", "<|im_end|>"),
-            file_separator="<|file_sep|>",
         ),
         FimFamily(
             name="deepseek-coder",
@@ -65,7 +58,6 @@ FAMILIES: dict[str, FimFamily] = {
             prefix_token="<fim_prefix>", suffix_token="<fim_suffix>", middle_token="<fim_middle>",
             stop_tokens=("<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>",
                          "<file_sep>", "<fim_pad>"),
-            file_separator="<file_sep>",
         ),
         FimFamily(
             name="santacoder",
@@ -85,7 +77,6 @@ FAMILIES: dict[str, FimFamily] = {
             middle_token="<|fim_middle|>",
             stop_tokens=("<|file_separator|>", "<eos>", "<end_of_turn>", "<|fim_prefix|>",
                          "<|fim_suffix|>", "<|fim_middle|>"),
-            file_separator="<|file_separator|>",
         ),
     )
 }

@@ -13,7 +13,7 @@ from codeward.analyzers.contract import PipelineResult, VetContext
 from codeward.analyzers.pipeline import Pipeline
 
 from . import models
-from .completion import CompletionRequest, run_completion
+from .completion import CompletionEvent, CompletionRequest, run_completion
 from .engine import Engine
 from .settings import SettingsResolver
 
@@ -86,7 +86,7 @@ def complete_file(file: Path, line: int, col: int, *, model: str | None = None,
 
         recorder = open_recorder(settings)
         try:
-            recorder.completion({"request": req, "result": result})
+            recorder.completion(CompletionEvent(req, result))
         finally:
             recorder.close()
     out = result.as_dict()

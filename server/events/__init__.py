@@ -12,13 +12,17 @@ import atexit
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from codeward.server.completion import CompletionEvent
+    from codeward.server.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
 class Recorder(Protocol):
-    def completion(self, record: dict[str, Any]) -> None: ...
+    def completion(self, event: CompletionEvent) -> None: ...
     def feedback(self, kind: str, params: dict[str, Any]) -> None: ...
     def document_changed(self, uri: str, text: str) -> None: ...
     def stats(self) -> dict[str, Any]: ...
@@ -28,7 +32,7 @@ class Recorder(Protocol):
 class NullRecorder:
     """Used when event logging is off: records nothing."""
 
-    def completion(self, record: dict[str, Any]) -> None:
+    def completion(self, event: CompletionEvent) -> None:
         pass
 
     def feedback(self, kind: str, params: dict[str, Any]) -> None:
@@ -75,8 +79,8 @@ class EventRecorder:
         self.writer.start()
         atexit.register(self.close)
 
-    def completion(self, record: dict[str, Any]) -> None:
-        self.writer.submit(("completion", record, time.time()))
+    def completion(self, event: CompletionEvent) -> None:
+        self.writer.submit(("completion", event, time.time()))
 
     def feedback(self, kind: str, params: dict[str, Any]) -> None:
         self.writer.submit(("feedback", kind, dict(params or {}), time.time()))
@@ -97,16 +101,15 @@ class EventRecorder:
         atexit.unregister(self.close)
 
 
-def open_recorder(settings: Any, on_problem: Callable[[str], None] | None = None) -> Recorder:
+def open_recorder(settings: Settings, on_problem: Callable[[str], None] | None = None,
+                  ) -> Recorder:
     """The recorder for the server's settings (``settings.events``; see ``config``)."""
     from .config import parse
 
-    cfg, errors = parse(getattr(settings, "events", {}) or {})
+    cfg, errors = parse(settings.events)
     for message in errors:
         logger.warning("codeward settings: %s", message)
     if not cfg.enabled:
         logger.info("event logging is off (events.enabled = false)")
         return NullRecorder()
-    context = getattr(settings, "context", None)
-    return EventRecorder(cfg, exclude=list(getattr(context, "exclude", []) or []),
-                         on_problem=on_problem)
+    return EventRecorder(cfg, exclude=list(settings.context.exclude), on_problem=on_problem)

@@ -1,6 +1,6 @@
 """Turns what the server reports into store rows (runs in the writer thread, in order).
 
-Messages: ``("completion", record, at)``, ``("feedback", kind, params, at)``,
+Messages: ``("completion", event, at)`` (a ``completion.CompletionEvent``), ``("feedback", kind, params, at)``,
 ``("change", uri, text, at)``. Redaction happens here, before any row exists; completions
 in excluded files or in projects with ``events.enabled = false`` produce no rows, and
 feedback about them is ignored.
@@ -28,7 +28,7 @@ import logging
 import uuid
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codeward.server.context import is_excluded
 
@@ -37,6 +37,9 @@ from .config import EventSettings
 from .ids import Hasher
 from .redact import Redactor, window_after, window_before
 from .survival import Tracker, edit_region, expected_after_accept, locate
+
+if TYPE_CHECKING:
+    from codeward.server.completion import CompletionEvent
 
 logger = logging.getLogger(__name__)
 
@@ -100,15 +103,13 @@ class Processor:
             self._projects[key] = (cfg, Redactor(cfg.redact_patterns))
         return self._projects[key]
 
-    def _completion(self, record: dict[str, Any], at: float) -> list[dict[str, Any]]:
-        req, result = record["request"], record["result"]
+    def _completion(self, event: CompletionEvent, at: float) -> list[dict[str, Any]]:
+        req, result = event.request, event.result
         cands = [(c, False) for c in result.candidates] + [(c, True) for c in result.blocked]
         if not cands:
             return []
-        settings = getattr(req, "settings", None)
-        cfg, redactor = self._project(getattr(settings, "events", {}) or {})
-        exclude = [*self.exclude, *cfg.exclude,
-                   *(settings.context.exclude if settings is not None else [])]
+        cfg, redactor = self._project(req.settings.events)
+        exclude = [*self.exclude, *cfg.exclude, *req.settings.context.exclude]
         if not cfg.enabled or is_excluded(req.path, exclude):
             self.counts["not_logged"] += 1
             self._remember(result.id, _Meta(recorded=False))
@@ -129,7 +130,7 @@ class Processor:
                 "suggestion": text, "action": cand.action,
                 "findings": redactor.redact_value(list(cand.findings)),
                 "statuses": dict(cand.statuses), "latency_ms": round(result.latency_ms, 3),
-                "blocked": blocked, "kind": getattr(req, "kind", ""),
+                "blocked": blocked, "kind": req.kind,
                 "multiline": result.multiline, "reason": result.reason,
                 "prompt_ms": round(result.prompt_ms, 3),
                 "generation_ms": round(result.generation_ms, 3),

@@ -6,7 +6,12 @@ import time
 
 import pytest
 
-from codeward.server.completion import Candidate, CompletionRequest, CompletionResult
+from codeward.server.completion import (
+    Candidate,
+    CompletionEvent,
+    CompletionRequest,
+    CompletionResult,
+)
 from codeward.server.events import NullRecorder, open_recorder
 from codeward.server.events.config import parse
 from codeward.server.events.store import open_store
@@ -23,14 +28,14 @@ def settings(tmp_path, **events) -> Settings:
                             "checkpoints": [0.15, 0.3], **events})
 
 
-def completion(s: Settings, cid: str = "c1", path: str = "/proj/a.py") -> dict:
+def completion(s: Settings, cid: str = "c1", path: str = "/proj/a.py") -> CompletionEvent:
     req = CompletionRequest(uri=f"file://{path}", path=path, language="python", version=1,
                             text=DOC, offset=OFFSET, settings=s)
     res = CompletionResult(id=cid, uri=req.uri, version=1, model="tiny@1", latency_ms=10.0,
                            candidates=[Candidate(0, SUGGESTION)],
                            blocked=[Candidate(1, "", action="block", raw="eval(cmd)",
                                               findings=[{"rule_id": "B307"}])])
-    return {"request": req, "result": res}
+    return CompletionEvent(req, res)
 
 
 def events(tmp_path) -> list[dict]:

@@ -98,7 +98,7 @@ def test_crossfile_snippets(engine: Engine) -> None:
     js = context.OtherDocument(path="/proj/app.js", language="javascript", text="function f(){}")
     secret = context.OtherDocument(path="/proj/.env", language="python", text="import secret_x\n")
     text, sources = context.crossfile_snippets("/proj/main.py", "python", [other, js, secret],
-                                               engine, 200, [".env"])
+                                               engine, 200, [".env"], "# ")
     assert sources == ["/proj/util.py"]
     assert "# Path: util.py" in text
     assert "# def load(name, *, strict=True): ..." in text
@@ -110,8 +110,11 @@ def test_crossfile_snippets(engine: Engine) -> None:
 def test_crossfile_budget(engine: Engine) -> None:
     big = "\n".join(f"def function_number_{i}(a, b, c):\n    pass\n" for i in range(300))
     other = context.OtherDocument(path="/p/big.py", language="python", text=big)
-    text, _ = context.crossfile_snippets("/p/main.py", "python", [other], engine, 64, [])
+    text, _ = context.crossfile_snippets("/p/main.py", "python", [other], engine, 64, [], "# ")
     assert 0 < engine.count_tokens(text) <= 64
+    slashes, _ = context.crossfile_snippets("/p/main.py", "python", [other], engine, 64, [],
+                                            "// ")
+    assert slashes.startswith("// Path: big.py\n// def function_number_0")
 
 
 @pytest.mark.parametrize(("path", "excluded"), [
