@@ -11,8 +11,9 @@ Codeward's rules for what they miss or flag loosely:
 - ``CW-SECRET-URL``: a connection string or URL with a password in it (CWE-798).
 - ``CW-SECRET-ENTROPY``: a high-entropy string literal (base64 >= 4.5 bits/char, hex >=
   3.0, at least 20 characters) (CWE-798).
-- ``CW-SECRET-TOKEN``: well-known token formats detect-secrets lacks (Google API keys,
-  Hugging Face tokens, Anthropic keys, bearer tokens) (CWE-798).
+- ``CW-SECRET-TOKEN``: the well-known credential formats of ``secret_patterns`` (the
+  same patterns the event redactor removes from logs: Google, Hugging Face, OpenAI and
+  Anthropic keys, GitLab, npm and PyPI tokens, bearer tokens, ...) (CWE-798).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from .config import bounded
 from .contract import BaseAnalyzer, Finding, Verdict, VetContext, cwe
+from .secret_patterns import CREDENTIALS, secret_part
 
 _SKIP_PLUGINS = {"KeywordDetector", "IPPublicDetector", "Base64HighEntropyString",
                  "HexHighEntropyString"}
@@ -32,14 +34,7 @@ _NAME = r"(?:password|passwd|pwd|pass|secret|token|api_?key|apikey|access_?key|a
         r"private_?key|client_?secret|credentials?)"
 _PASSWORD = re.compile(
     rf"""(?ix)\b\w*{_NAME}\w*['"]?\s*(?::|=|:=|==)\s*(?:b|r|u)?(['"])(?P<v>[^'"\s]{{4,}})\1""")
-_URL = re.compile(r"\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@'\"]+:(?P<v>[^\s@/'\"]+)@[\w.-]+", re.I)
 _STRING = re.compile(r"""(['"])(?P<v>[A-Za-z0-9+/=_\-]{20,})\1""")
-_TOKENS = {
-    "Google API key": re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
-    "Hugging Face token": re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"),
-    "Anthropic key": re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{20,}"),
-    "bearer token": re.compile(r"(?i)\bbearer\s+[A-Za-z0-9_\-.=]{24,}"),
-}
 _PLACEHOLDER = re.compile(
     r"(?i)^(?:x+|\*+|\.+|-+|<[^>]*>|\$\{?[\w.]+\}?|%\(?\w*\)?s?|\{\w*\}|changeme|password|"
     r"secret|token|example|placeholder|dummy|none|null|test|your[_-]?\w*|\w*_here|redacted|"
@@ -110,13 +105,13 @@ class SecretsAnalyzer(BaseAnalyzer):
             if not _PLACEHOLDER.match(m.group("v")):
                 hits.append(("CW-SECRET-PASSWORD", "hard-coded password or secret",
                              m.group("v")))
-        for m in _URL.finditer(line):
-            if not _PLACEHOLDER.match(m.group("v")):
-                hits.append(("CW-SECRET-URL", "connection string with a password",
-                             m.group("v")))
-        for label, rx in _TOKENS.items():
+        for kind, rx in CREDENTIALS.items():
             for m in rx.finditer(line):
-                hits.append(("CW-SECRET-TOKEN", label, m.group(0)))
+                if kind == "url-credentials":
+                    hits.append(("CW-SECRET-URL", "connection string with a password",
+                                 secret_part(m)))
+                else:
+                    hits.append(("CW-SECRET-TOKEN", kind, secret_part(m)))
         if options.entropy and not _DIGEST_CONTEXT.search(line):
             for m in _STRING.finditer(line):
                 v = m.group("v")

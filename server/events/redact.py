@@ -3,8 +3,9 @@
 Three detectors, whose matches are replaced by typed placeholders such as
 ``<redacted:aws-access-key>``, ``<redacted:email>``, ``<redacted:high-entropy>``:
 
-1. our own patterns for well-known credentials and PII (:data:`PATTERNS`), including
-   multi-line PEM private keys, URLs with credentials, e-mail and IP addresses;
+1. the credential formats the secrets analyzer blocks (``codeward.analyzers.secret_patterns``:
+   multi-line PEM private keys, URLs with credentials, cloud and API tokens, ...) and our
+   personal-data patterns (:data:`PII`: e-mail and IP addresses, card numbers);
 2. every detect-secrets plugin (AWS, GitHub, Slack, Stripe, JWT, keyword assignments such
    as ``password = "..."``, quoted high-entropy strings, ...), run line by line;
 3. an entropy check on unquoted tokens (random-looking strings of 20+ characters).
@@ -25,31 +26,19 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from codeward.analyzers.secret_patterns import CREDENTIALS
+
 logger = logging.getLogger(__name__)
 
-PATTERNS: list[tuple[str, re.Pattern[str]]] = [(kind, re.compile(rx, flags)) for kind, rx, flags in [
-    ("private-key", r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)", re.S),
-    ("url-credentials", r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@\"']+:[^\s@\"']+@", 0),
-    ("aws-access-key", r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16}\b", 0),
-    ("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})", 0),
-    ("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}", 0),
-    ("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}", 0),
-    ("slack-webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+", 0),
-    ("stripe-key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}", 0),
-    ("google-api-key", r"\bAIza[0-9A-Za-z_-]{35}", 0),
-    ("openai-key", r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}", 0),
-    ("jwt", r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}", 0),
-    ("npm-token", r"\bnpm_[A-Za-z0-9]{36}\b", 0),
-    ("pypi-token", r"\bpypi-[A-Za-z0-9_-]{50,}", 0),
-    ("sendgrid-key", r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}", 0),
-    ("twilio-key", r"\b(?:SK|AC)[0-9a-fA-F]{32}\b", 0),
-    ("bearer-token", r"(?i)\b(?:bearer|token|authorization:)\s+[A-Za-z0-9._~+/-]{16,}=*", 0),
+PII: list[tuple[str, re.Pattern[str]]] = [(kind, re.compile(rx, flags)) for kind, rx, flags in [
     ("email", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b", 0),
     ("ipv6", r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![0-9A-Fa-f:])"
              r"|(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:?){1,6}(?![0-9A-Fa-f:])", 0),
     ("ipv4", r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])", 0),
     ("card-number", r"\b(?:\d[ -]?){13,19}\b", 0),
 ]]
+PATTERNS: list[tuple[str, re.Pattern[str]]] = [*CREDENTIALS.items(), *PII]
+"""Everything redacted by pattern: the shared credential formats, then personal data."""
 
 KEYWORD_HINT = re.compile(r"(?i)key|pass|pwd|secret|contrase")
 TOKEN = re.compile(r"[A-Za-z0-9+/_=.~-]{20,}")
