@@ -313,7 +313,7 @@ class PipelineResult:
 
 class Vetter(Protocol):
     """What the completion service vets through: the :class:`~.pipeline.Pipeline`, or
-    :class:`~.pipeline.FailClosedVetter` when the pipeline cannot start."""
+    :class:`~.failclosed.FailClosedVetter` when the pipeline cannot start."""
 
     def vet(self, ctx: VetContext) -> PipelineResult: ...
 

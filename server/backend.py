@@ -14,7 +14,8 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
 
 from codeward.analyzers.contract import Vetter
-from codeward.analyzers.pipeline import FailClosedVetter, Pipeline
+from codeward.analyzers.failclosed import FailClosedVetter
+from codeward.analyzers.pipeline import Pipeline
 
 from . import __version__, models
 from .activity import Activity, ObservedRecorder

@@ -72,3 +72,14 @@ def test_literal_settings_are_checked_by_the_merge() -> None:
     assert cfg.on_error == "block" and cfg.on_warming == "block"
     assert errors == ["on_error: expected 'block' or 'annotate', got 'explode'; keeping 'block'"]
     assert contract.ACTIONS == ("allow", "annotate", "fix", "block")
+
+
+def test_fail_closed_vetter_blocks_everything_and_is_ready_at_once() -> None:
+    from codeward.analyzers.failclosed import FailClosedVetter
+
+    vetter = FailClosedVetter("boom")
+    assert vetter.wait_fast(0.0)
+    vetter.prepare("/p/a.py", "python")
+    result = vetter.vet(VetContext("x = ", "1", "\n"))
+    assert result.action == "block" and result.rule_ids == ["CW-VET-ERROR"]
+    assert vetter.status() == {"pipeline": "error: boom"}
