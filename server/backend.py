@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from codeward.analyzers.contract import Vetter
@@ -22,6 +23,7 @@ from .activity import Activity, ObservedRecorder
 from .completion import CompletionEvent, CompletionRequest, CompletionResult, CompletionService
 from .engine import EngineHost
 from .events import NullRecorder, Recorder, open_recorder
+from .index import ProjectIndex
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -47,15 +49,19 @@ class Backend:
         self.loading: Future[None] | None = None
         self.model_error = ""
         self.events_problem = ""
+        self.index: ProjectIndex | None = None
+        self.root: Path | None = None
         self._lock = threading.Lock()
 
     @property
     def started(self) -> bool:
         return self.service is not None
 
-    def start(self, settings: Settings, show: Show) -> None:
+    def start(self, settings: Settings, show: Show, root: Path | None = None) -> None:
         """Build the pipeline, the recorder and the service; load the model in the
-        background (the first completion waits for it). A second call does nothing."""
+        background (the first completion waits for it), then build the project index of
+        ``root`` (completions use whatever part of it is ready). A second call does
+        nothing."""
         with self._lock:
             if self.started:
                 return
@@ -79,6 +85,10 @@ class Backend:
                 max_workers=settings.engine.inter_threads, max_queue=settings.engine.max_queue,
                 loading=self.loading,
             )
+            if settings.index.enabled:
+                self.index = ProjectIndex(settings.index)
+                self.service.index = self.index
+                self.root = root
         threading.Thread(target=self._load_model, args=(settings, show), daemon=True,
                          name="codeward-load").start()
         if self.metrics is not None:
@@ -119,6 +129,39 @@ class Backend:
             show(f"codeward: no model can be served: {exc}", "error")
         finally:
             self.loading.set_result(None)
+        # after the model: the two would compete for the CPU the first completion needs
+        if self.index is not None:
+            from .index import secretfilter
+
+            secretfilter.warm()
+            if self.root is not None and "workspace" in settings.index.sources:
+                self.index.start_background(self.root, settings.context.exclude)
+
+    # -- the project index: documents as they are now, accepted text --------------------
+    def document_opened(self, uri: str, path: str, text: str) -> None:
+        if self.index is not None:
+            self.index.open_document(uri, text, path)
+
+    def document_changed(self, uri: str, text: str) -> None:
+        if self.index is not None:
+            self.index.update_document(uri, text)
+
+    def document_closed(self, uri: str) -> None:
+        if self.index is not None:
+            self.index.close_document(uri)
+
+    def accepted(self, completion_id: str, index: int, length: int | None = None) -> None:
+        """An accepted suggestion goes into the index (as far as it was accepted)."""
+        if self.index is None or self.service is None:
+            return
+        entry = self.service.recent.get(str(completion_id))
+        if entry is None:
+            return
+        req, result = entry
+        for cand in result.candidates:
+            if cand.index == index:
+                text = cand.text if length is None else cand.text[:max(0, length)]
+                self.index.add_accepted(text, req.prefix)
 
     @property
     def completions(self) -> CompletionService:
@@ -151,6 +194,7 @@ class Backend:
                        **({"problem": self.events_problem} if self.events_problem else {})},
             "activity": self.activity.summary(),
             "metrics_url": self.metrics.url if self.metrics is not None else None,
+            "index": self.index.status() if self.index is not None else {"enabled": False},
         }
 
     def metrics_status(self) -> dict[str, Any]:
@@ -161,6 +205,8 @@ class Backend:
     def close(self) -> None:
         if self.service is not None:
             self.service.close()
+        if self.index is not None:
+            self.index.close()
         self.recorder.close()
         if self.pipeline is not None:
             self.pipeline.close()

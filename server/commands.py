@@ -59,6 +59,7 @@ BUILTINS = {
     "license-index": "codeward.analyzers.cli:register",
     "events": "codeward.server.events.cli:register",
     "report": "codeward.server.report.cli:register",
+    "index": "codeward.server.index.cli:register",
     "finetune": "codeward.finetune.cli:register",
 }
 """The built-in members (as in ``pyproject.toml``; a test keeps the two equal), used only

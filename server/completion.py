@@ -21,10 +21,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from codeward.analyzers.contract import Action, VetContext, Vetter
+from codeward.analyzers.contract import Action, VetContext, Vetter, strictest
 
 from . import context, postprocess
-from .engine import Engine, EngineHost, GenerationRequest
+from .engine import Engine, EngineHost, GenerationRequest, GenerationResult
+from .index import ProjectIndex, Provenance
+from .index import complete as complete_mod
+from .index.policy import license_finding
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -64,6 +67,12 @@ class Candidate:
     logprobs: list[float] = field(default_factory=list)
     """The model's log-probability of each token it generated for ``raw`` (the confidence
     gate's input; empty for text that did not come from the model)."""
+    source: str = "model"
+    """``model`` or ``index`` (a copy from the project index)."""
+    gate: dict[str, Any] = field(default_factory=dict)
+    """The confidence gate's inputs and decision (numbers only, never text)."""
+    provenance: dict[str, Any] | None = None
+    """For a copy: the file, line, license and source it was copied from."""
 
 
 @dataclass
@@ -76,7 +85,7 @@ class CompletionResult:
     model: str = ""
     reason: str = ""
     """Why the answer is empty or special: disabled, excluded, busy, stale, cancelled,
-    no-model, reused, empty."""
+    no-model, reused, empty, withheld (every candidate was below the confidence gate)."""
     multiline: bool = False
     latency_ms: float = 0.0
     prompt_ms: float = 0.0
@@ -84,6 +93,8 @@ class CompletionResult:
     vetting_ms: float = 0.0
     prompt_tokens: int = 0
     steps: int = 0
+    gate: list[dict[str, Any]] = field(default_factory=list)
+    """The gate's inputs of every candidate considered (shown or not)."""
     created: float = field(default_factory=time.time)
 
     def as_dict(self) -> dict[str, Any]:
@@ -110,18 +121,57 @@ def _vet(pipeline: Vetter, req: CompletionRequest, text: str) -> Candidate:
                      statuses=dict(result.statuses), raw=text)
 
 
-def run_completion(engine: Engine, pipeline: Vetter, req: CompletionRequest,
-                   cancel: threading.Event, completion_id: str) -> CompletionResult:
-    """Prompt, generate, clean, vet. Runs in a worker thread; blocking."""
+def run_completion(engine: Engine | None, pipeline: Vetter, req: CompletionRequest,
+                   cancel: threading.Event, completion_id: str,
+                   index: ProjectIndex | None = None) -> CompletionResult:
+    """Index copies and model text, gated and combined, cleaned, vetted. Runs in a worker
+    thread; blocking."""
     s = req.settings
     result = CompletionResult(id=completion_id, uri=req.uri, version=req.version,
-                              model=engine.label)
+                              model=engine.label if engine else "")
     prefix, suffix = req.prefix, req.suffix
     if s.completion.multiline == "auto":
         multiline = postprocess.wants_multiline(prefix, suffix, req.language)
     else:
         multiline = s.completion.multiline == "always"
     result.multiline = multiline
+    copies = complete_mod.index_choices(index, req.uri, prefix, suffix, s, multiline)
+    generated: list[tuple[complete_mod.Choice, Any]] = []
+    if engine is not None and complete_mod.needs_model(copies, s):
+        gen = _generate(engine, req, multiline, cancel)
+        result.prompt_tokens, result.steps = gen.prompt_tokens, gen.steps
+        result.generation_ms = gen.elapsed_ms
+        if gen.cancelled:
+            result.reason = "cancelled"
+            return result
+        generated = complete_mod.model_choices(gen.texts, gen.logprobs, prefix, suffix, s,
+                                               multiline)
+    result.gate = [c.gate for c, _ in [*copies, *generated]]
+    vet_start = time.perf_counter()
+    for choice in complete_mod.choose(copies, generated, s):
+        text = choice.text
+        if "\r\n" in req.text:  # the document's own line ends
+            text = text.replace("\n", "\r\n")
+        cand = _vet(pipeline, req, text)
+        cand.index = len(result.candidates) + len(result.blocked)
+        cand.raw, cand.source, cand.gate = choice.raw, choice.source, choice.gate
+        cand.logprobs = choice.logprobs
+        if choice.provenance is not None:
+            _apply_provenance(cand, choice.provenance, s)
+        if cand.action == "block" or not cand.text.strip():
+            result.blocked.append(cand)
+        else:
+            result.candidates.append(cand)
+    result.vetting_ms = (time.perf_counter() - vet_start) * 1000
+    if not result.candidates:
+        result.reason = "blocked" if result.blocked else ("withheld" if result.gate else "empty")
+    return result
+
+
+def _generate(engine: Engine, req: CompletionRequest, multiline: bool,
+              cancel: threading.Event) -> GenerationResult:
+    s = req.settings
+    prefix, suffix = req.prefix, req.suffix
     max_new = s.engine.max_new_tokens if multiline else s.engine.single_line_max_tokens
     total = s.context.max_prompt_tokens
     if engine.manifest.context_length:  # prompt + completion must fit the model's positions
@@ -140,7 +190,7 @@ def run_completion(engine: Engine, pipeline: Vetter, req: CompletionRequest,
         return postprocess.truncate_block(text, prefix) != text.rstrip() or \
             text.count("\n") > s.completion.max_lines
 
-    gen = engine.generate(
+    return engine.generate(
         GenerationRequest(
             prompt=prompt.text,
             max_new_tokens=max_new,
@@ -150,33 +200,15 @@ def run_completion(engine: Engine, pipeline: Vetter, req: CompletionRequest,
         ),
         cancel,
     )
-    result.prompt_tokens, result.steps = gen.prompt_tokens, gen.steps
-    result.generation_ms = gen.elapsed_ms
-    if gen.cancelled:
-        result.reason = "cancelled"
-        return result
-    seen: set[str] = set()
-    vet_start = time.perf_counter()
-    for i, raw in enumerate(gen.texts):
-        text = postprocess.clean(raw, prefix, suffix, multiline=multiline,
-                                 max_lines=s.completion.max_lines)
-        if not text or text in seen:
-            continue
-        seen.add(text)
-        if "\r\n" in req.text:  # the document's own line ends
-            text = text.replace("\n", "\r\n")
-        cand = _vet(pipeline, req, text)
-        cand.index = len(result.candidates) + len(result.blocked)
-        cand.raw = raw
-        cand.logprobs = gen.logprobs[i] if i < len(gen.logprobs) else []
-        if cand.action == "block" or not cand.text.strip():
-            result.blocked.append(cand)
-        else:
-            result.candidates.append(cand)
-    result.vetting_ms = (time.perf_counter() - vet_start) * 1000
-    if not result.candidates:
-        result.reason = "blocked" if result.blocked else "empty"
-    return result
+
+
+def _apply_provenance(cand: Candidate, prov: Provenance, settings: Settings) -> None:
+    """Where a copy came from, and the license policy's word on it (the strictest wins)."""
+    cand.provenance = prov.as_dict()
+    finding = license_finding(prov, settings.vetting)
+    if finding is not None:
+        cand.findings.append(finding.to_dict())
+        cand.action = strictest(cand.action, finding.action)
 
 
 RECENT_MAX = 500
@@ -243,6 +275,8 @@ class CompletionService:
         the request with its document text, and bounded by bytes as well as by count."""
         self._recent_bytes = 0
         self.busy_rejections = 0
+        self.index: ProjectIndex | None = None
+        """The project index, a completion source beside the model (set by the backend)."""
 
     def _reuse(self, req: CompletionRequest, cid: str) -> CompletionResult | None:
         last = self._last.get((req.session, req.uri))
@@ -256,7 +290,8 @@ class CompletionService:
             return None
         cand = Candidate(index=0, text=last.text[len(typed):], action=last.candidate.action,
                          findings=last.candidate.findings, statuses=last.candidate.statuses,
-                         raw=last.candidate.raw)
+                         raw=last.candidate.raw, source=last.candidate.source,
+                         gate=last.candidate.gate, provenance=last.candidate.provenance)
         return CompletionResult(id=cid, uri=req.uri, version=req.version, candidates=[cand],
                                 model=self.host.engine.label if self.host.engine else "",
                                 reason="reused")
@@ -324,8 +359,9 @@ class CompletionService:
             return CompletionResult(id=cid, uri=req.uri, version=req.version, reason=skip)
         await self._wait_ready()
         engine = self.host.engine
-        if engine is None:
+        if engine is None and self.index is None:
             return CompletionResult(id=cid, uri=req.uri, version=req.version, reason="no-model")
+        label = engine.label if engine is not None else ""
         reused = self._reuse(req, cid)
         if reused is not None:
             reused.latency_ms = (time.perf_counter() - start) * 1000
@@ -336,15 +372,15 @@ class CompletionService:
             if self._pending >= self.max_queue:
                 self.busy_rejections += 1
                 return CompletionResult(id=cid, uri=req.uri, version=req.version,
-                                        model=engine.label, reason="busy")
+                                        model=label, reason="busy")
             self._pending += 1
         cancel = threading.Event()
 
         def job() -> CompletionResult:
             if cancel.is_set() or not is_current():
                 return CompletionResult(id=cid, uri=req.uri, version=req.version,
-                                        model=engine.label, reason="stale")
-            return run_completion(engine, self.pipeline, req, cancel, cid)
+                                        model=label, reason="stale")
+            return run_completion(engine, self.pipeline, req, cancel, cid, self.index)
 
         loop = asyncio.get_running_loop()
         try:

@@ -37,6 +37,7 @@ from .lsp_convert import (
     params_dict,
     snippet_support,
     word_start,
+    workspace_root,
 )
 from .positions import line_starts
 from .protocol import DID_ACCEPT, DID_DISMISS, DID_SHOW, CodewardProtocol, FeedbackParams
@@ -147,7 +148,9 @@ def on_initialize(ls: CodewardServer, params: types.InitializeParams) -> None:
     ls._loop, ls._loop_thread = asyncio.get_running_loop(), threading.current_thread()
     use_codeward_documents(ls.workspace)
     ls.resolver.set_user(params.initialization_options)
-    ls.backend.start(ls.resolver.base(), ls.show_once)
+    root = workspace_root(params)
+    ls.backend.start(ls.resolver.for_path(root) if root else ls.resolver.base(), ls.show_once,
+                     root)
 
 
 def on_configuration(ls: CodewardServer, params: types.DidChangeConfigurationParams) -> None:
@@ -158,16 +161,19 @@ def on_open(ls: CodewardServer, params: types.DidOpenTextDocumentParams) -> None
     uri = params.text_document.uri
     if not is_excluded(document_path(uri), ls.settings_for(uri).context.exclude):
         ls.backend.prepare(document_path(uri) or None, params.text_document.language_id)
+        ls.backend.document_opened(uri, document_path(uri), params.text_document.text)
 
 
 def on_change(ls: CodewardServer, params: types.DidChangeTextDocumentParams) -> None:
     doc = ls.workspace.text_documents.get(params.text_document.uri)
     if doc is not None:
         ls.backend.recorder.document_changed(doc.uri, doc.source)
+        ls.backend.document_changed(doc.uri, doc.source)
 
 
 def on_close(ls: CodewardServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.backend.forget(params.text_document.uri, ls.session)
+    ls.backend.document_closed(params.text_document.uri)
     ls.backend.recorder.feedback("close", {"uri": params.text_document.uri})
 
 
@@ -191,7 +197,10 @@ async def on_completion(ls: CodewardServer,
 
 
 def on_accept_command(ls: CodewardServer, *args: Any) -> None:
-    ls.backend.recorder.feedback("accept", command_dict(args))
+    data = command_dict(args)
+    ls.backend.recorder.feedback("accept", data)
+    if "id" in data and isinstance(data.get("index"), int):
+        ls.backend.accepted(data["id"], data["index"])
 
 
 def on_did_show(ls: CodewardServer, params: FeedbackParams) -> None:
@@ -200,6 +209,7 @@ def on_did_show(ls: CodewardServer, params: FeedbackParams) -> None:
 
 def on_did_accept(ls: CodewardServer, params: FeedbackParams) -> None:
     ls.backend.recorder.feedback("accept", feedback_dict(params))
+    ls.backend.accepted(params.id, params.index, params.accepted_length)
 
 
 def on_did_dismiss(ls: CodewardServer, params: FeedbackParams) -> None:

@@ -7,6 +7,7 @@ the handlers in ``lsp`` only call them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
@@ -25,6 +26,8 @@ def accept_command(result: CompletionResult, index: int, title: str = "Accept") 
     data: dict[str, Any] = {"id": result.id, "index": index}
     if cand is not None and cand.findings:
         data.update(action=cand.action, findings=cand.findings)
+    if cand is not None and cand.provenance is not None:
+        data.update(source=cand.source, provenance=cand.provenance)
     return types.Command(title=title, command=ACCEPT_COMMAND, arguments=[data])
 
 
@@ -110,6 +113,22 @@ def command_dict(args: tuple[Any, ...]) -> dict[str, Any]:
     return dict(data) if isinstance(data, dict) else {"raw": data}
 
 
+def workspace_root(params: types.InitializeParams) -> Path | None:
+    """The first workspace folder (else ``rootUri``, else ``rootPath``) as a local folder."""
+    from pygls.uris import to_fs_path
+
+    uris = [f.uri for f in params.workspace_folders or []]
+    if params.root_uri:
+        uris.append(params.root_uri)
+    for uri in uris:
+        path = to_fs_path(uri)
+        if path and Path(path).is_dir():
+            return Path(path)
+    if params.root_path and Path(params.root_path).is_dir():
+        return Path(params.root_path)
+    return None
+
+
 def params_dict(params: Any) -> dict[str, Any]:
     """Untyped params (pygls gives custom requests a namedtuple) as a dict."""
     if params is None:
@@ -125,7 +144,8 @@ def params_dict(params: Any) -> dict[str, Any]:
 
 def _candidate_dict(c: Candidate) -> dict[str, Any]:
     return {"index": c.index, "text": c.text, "action": c.action, "findings": c.findings,
-            "statuses": c.statuses}
+            "statuses": c.statuses, "source": c.source, "provenance": c.provenance,
+            "gate": c.gate}
 
 
 def explain_dict(recent: Mapping[str, Any], wanted: Any) -> dict[str, Any]:

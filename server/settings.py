@@ -95,12 +95,80 @@ class CompletionSettings:
         return []
 
 
+INDEX_SOURCES = ("documents", "workspace", "accepted", "stdlib", "packages")
+INDEX_POLICIES = ("index-first", "model-first", "rank", "index-only", "model-only", "ungated")
+
+
+@dataclass
+class IndexSettings:
+    """``[tool.codeward.index]``: the project index (completions copied from your code)."""
+
+    enabled: bool = True
+    sources: list[str] = field(
+        default_factory=lambda: ["documents", "workspace", "accepted"])
+    """What is indexed: ``documents`` (open, as they are now), ``workspace`` (files under
+    the root, .gitignore and ``context.exclude`` respected), ``accepted`` (text you accepted
+    or wrote), ``stdlib`` and ``packages`` (installed packages with a permissive license)."""
+    max_file_bytes: int = 1_000_000
+    """Files larger than this are not indexed."""
+    max_files: int = 20_000
+    """Workspace files indexed at most (the rest are skipped, and status says so)."""
+    max_tokens: int = 20_000_000
+    """Tokens indexed at most over all sources."""
+    package_licenses: list[str] = field(default_factory=lambda: [
+        "MIT", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0", "ISC", "PSF-2.0",
+        "Python-2.0", "0BSD", "Unlicense", "Zlib", "HPND"])
+    """SPDX ids of installed packages allowed into the index (``packages`` source)."""
+    min_match_tokens: int = 8
+    """Gate: an index suggestion needs at least this many matched tokens before the cursor."""
+    min_vote_share: float = 0.5
+    """Gate: and at least this share of the votes of its occurrences."""
+    model_min_logprob: float = -1.0
+    """Gate: a model suggestion needs at least this mean token log-probability."""
+    policy: str = "index-first"
+    """``index-first``, ``model-first``, ``rank``, ``index-only``, ``model-only`` or
+    ``ungated`` (every candidate shown, the old behaviour)."""
+    max_candidates: int = 3
+    """Distinct index continuations offered at most."""
+    multiline: bool = True
+    """Copy whole blocks where the syntax asks for a block and the occurrences agree."""
+    max_match_tokens: int = 256
+    """Longest match looked for (tokens before the cursor)."""
+    overlay_tokens: int = 200_000
+    """Changed-file tokens kept in the overlay before it is merged into a segment."""
+    cache: bool = True
+    """Persist built segments under the user cache directory (keyed by content hash)."""
+
+    def validate(self) -> list[str]:
+        errors = []
+        bad = [s for s in self.sources if s not in INDEX_SOURCES]
+        if bad:
+            errors.append(f"index.sources: unknown {bad}; expected some of {list(INDEX_SOURCES)}")
+        if self.policy not in INDEX_POLICIES:
+            errors.append(f"index.policy: expected one of {list(INDEX_POLICIES)}")
+        for name, low, high in (("max_file_bytes", 1_000, 100_000_000),
+                                ("max_files", 1, 10_000_000),
+                                ("max_tokens", 1_000, 2_000_000_000),
+                                ("min_match_tokens", 1, 1_000),
+                                ("max_candidates", 1, 10),
+                                ("max_match_tokens", 4, 10_000),
+                                ("overlay_tokens", 1_000, 100_000_000)):
+            if not low <= getattr(self, name) <= high:
+                errors.append(f"index.{name}: must be between {low} and {high}")
+        if not 0.0 <= self.min_vote_share <= 1.0:
+            errors.append("index.min_vote_share: must be between 0 and 1")
+        if not -100.0 <= self.model_min_logprob <= 0.0:
+            errors.append("index.model_min_logprob: must be between -100 and 0")
+        return errors
+
+
 @dataclass
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     context: ContextSettings = field(default_factory=ContextSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
     analyzers: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per-analyzer tables (``[tool.codeward.analyzers.<name>]``), read by the pipeline."""
     vetting: dict[str, Any] = field(default_factory=dict)

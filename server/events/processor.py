@@ -135,7 +135,9 @@ class Processor:
                 "prompt_ms": round(result.prompt_ms, 3),
                 "generation_ms": round(result.generation_ms, 3),
                 "vetting_ms": round(result.vetting_ms, 3), "prompt_tokens": result.prompt_tokens,
-                "redactions": dict(counts),
+                "redactions": dict(counts), "source": getattr(cand, "source", "model"),
+                "gate": dict(getattr(cand, "gate", {}) or {}),
+                "provenance": _provenance(getattr(cand, "provenance", None), self.hasher),
             })
         self._remember(result.id, _Meta(
             recorded=True, uri=req.uri, offset=req.offset, doc=req.text,
@@ -311,3 +313,12 @@ def _path(uri: str) -> str:
 
         return to_fs_path(uri) or ""
     return ""
+
+
+def _provenance(prov: dict[str, Any] | None, hasher: Any) -> dict[str, Any] | None:
+    """Where a copied suggestion came from, without the path itself (hashed like uris)."""
+    if not prov:
+        return None
+    return {"path_hash": hasher(str(prov.get("path", ""))), "line": prov.get("line"),
+            "license": prov.get("license"), "source": prov.get("source"),
+            "own": prov.get("own")}

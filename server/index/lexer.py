@@ -1,0 +1,107 @@
+"""The code lexer and the vocabulary that turns its tokens into int32 ids.
+
+Tokens: identifiers (Unicode word characters), numbers, operators and punctuation
+(multi-character operators as one token), and a newline together with the next line's
+indentation (``"\\n    "``). Spaces and tabs inside a line are skipped, so ``a=b`` and
+``a = b`` lex alike; every token is an exact substring of the text, so a match maps back
+to its characters. No token spans a newline except at its start: lexing can restart at
+any ``"\\n"``, which is what makes incremental updates exact (:func:`relex`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+_OPERATORS = sorted(
+    "** // << >> <= >= == != -> := += -= *= /= %= &= |= ^= @= **= //= <<= >>= ... "
+    "&& || ++ -- :: => === !== ?? ?. <=>".split(), key=len, reverse=True)
+_PATTERN = re.compile(
+    r"[ \t\f\v]*("
+    r"\n[ \t]*"
+    r"|[^\W\d]\w*"
+    r"|\d[\w.]*"
+    r"|" + "|".join(re.escape(op) for op in _OPERATORS) +
+    r"|[^\s])",
+)
+SEPARATOR = 0
+"""Token id between documents: never in a query, so no match crosses a document."""
+
+
+@dataclass
+class Tokens:
+    strings: list[str]
+    starts: np.ndarray
+    """int32 character offset of each token."""
+
+    def __len__(self) -> int:
+        return len(self.strings)
+
+
+def normalize(text: str) -> str:
+    """Line endings as ``\\n`` (offsets and lines refer to the normalised text)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def lex(text: str, base: int = 0) -> Tokens:
+    """Tokens of ``text`` (already normalised); offsets are shifted by ``base``."""
+    strings: list[str] = []
+    starts: list[int] = []
+    for m in _PATTERN.finditer(text):
+        strings.append(m.group(1))
+        starts.append(m.start(1))
+    arr = np.fromiter(starts, dtype=np.int32, count=len(starts))
+    if base:
+        arr += base
+    return Tokens(strings, arr)
+
+
+def is_newline(token: str) -> bool:
+    return token.startswith("\n")
+
+
+def token_strings(text: str) -> list[str]:
+    """The token strings of ``text`` without their offsets (the fast path for segments)."""
+    return _PATTERN.findall(text)
+
+
+def newline_offsets(text: str) -> np.ndarray:
+    """int32 offsets of the ``"\\n"`` characters (each one starts a token)."""
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return np.flatnonzero(codes == 10).astype(np.int32)
+
+
+class Vocabulary:
+    """Token string <-> int32 id; id 0 is the document separator. Thread-safe to grow."""
+
+    def __init__(self, strings: list[str] | None = None) -> None:
+        self.strings: list[str] = strings or ["\x00"]
+        self.ids: dict[str, int] = {s: i for i, s in enumerate(self.strings)}
+        self.newlines: set[int] = {i for i, s in enumerate(self.strings) if is_newline(s)}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.strings)
+
+    def encode(self, strings: list[str], grow: bool = True) -> np.ndarray:
+        """ids of ``strings``; unknown ones get new ids (``grow``) or -1 (a query token the
+        index has never seen matches nothing)."""
+        ids = self.ids
+        get = ids.get
+        out = [get(s, -1) for s in strings]
+        if grow and -1 in out:
+            with self._lock:
+                for i, s in enumerate(strings):
+                    if out[i] == -1:
+                        j = ids.get(s)
+                        if j is None:
+                            j = len(self.strings)
+                            self.strings.append(s)
+                            ids[s] = j
+                            if is_newline(s):
+                                self.newlines.add(j)
+                        out[i] = j
+        return np.asarray(out, dtype=np.int32)
