@@ -89,6 +89,8 @@ class CompletionResult:
     multiline: bool = False
     latency_ms: float = 0.0
     prompt_ms: float = 0.0
+    index_ms: float = 0.0
+    """Time of the project index's lookup (0 without an index)."""
     generation_ms: float = 0.0
     vetting_ms: float = 0.0
     prompt_tokens: int = 0
@@ -135,10 +137,13 @@ def run_completion(engine: Engine | None, pipeline: Vetter, req: CompletionReque
     else:
         multiline = s.completion.multiline == "always"
     result.multiline = multiline
+    index_start = time.perf_counter()
     copies = complete_mod.index_choices(index, req.uri, prefix, suffix, s, multiline)
+    if index is not None:
+        result.index_ms = (time.perf_counter() - index_start) * 1000
     generated: list[tuple[complete_mod.Choice, Any]] = []
     if engine is not None and complete_mod.needs_model(copies, s):
-        gen = _generate(engine, req, multiline, cancel)
+        gen = _generate(engine, req, multiline, cancel, result)
         result.prompt_tokens, result.steps = gen.prompt_tokens, gen.steps
         result.generation_ms = gen.elapsed_ms
         if gen.cancelled:
@@ -169,7 +174,8 @@ def run_completion(engine: Engine | None, pipeline: Vetter, req: CompletionReque
 
 
 def _generate(engine: Engine, req: CompletionRequest, multiline: bool,
-              cancel: threading.Event) -> GenerationResult:
+              cancel: threading.Event, result: CompletionResult) -> GenerationResult:
+    """Build the prompt (its time goes to ``result.prompt_ms``) and generate."""
     s = req.settings
     prefix, suffix = req.prefix, req.suffix
     max_new = s.engine.max_new_tokens if multiline else s.engine.single_line_max_tokens
