@@ -157,11 +157,11 @@ class Backend:
         entry = self.service.recent.get(str(completion_id))
         if entry is None:
             return
-        req, result = entry
+        result = entry[1]
         for cand in result.candidates:
             if cand.index == index:
                 text = cand.text if length is None else cand.text[:max(0, length)]
-                self.index.add_accepted(text, req.prefix)
+                self.index.add_accepted(text, result.accept_context)
 
     @property
     def completions(self) -> CompletionService:

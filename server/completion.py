@@ -97,6 +97,9 @@ class CompletionResult:
     steps: int = 0
     gate: list[dict[str, Any]] = field(default_factory=list)
     """The gate's inputs of every candidate considered (shown or not)."""
+    accept_context: str = ""
+    """The last lines before the cursor (at most 400 characters): what an accepted candidate
+    is indexed with, so the same context finds it again. Never logged."""
     created: float = field(default_factory=time.time)
 
     def as_dict(self) -> dict[str, Any]:
@@ -137,6 +140,8 @@ def run_completion(engine: Engine | None, pipeline: Vetter, req: CompletionReque
     else:
         multiline = s.completion.multiline == "always"
     result.multiline = multiline
+    if index is not None:
+        result.accept_context = "\n".join(prefix[-400:].split("\n")[-3:])
     index_start = time.perf_counter()
     copies = complete_mod.index_choices(index, req.uri, prefix, suffix, s, multiline)
     if index is not None:
