@@ -109,32 +109,32 @@ class IndexSettings:
     """What is indexed: ``documents`` (open, as they are now), ``workspace`` (files under
     the root, .gitignore and ``context.exclude`` respected), ``accepted`` (text you accepted
     or wrote), ``stdlib`` and ``packages`` (installed packages with a permissive license)."""
-    max_file_bytes: int = 1_000_000
+    max_file_bytes: int = bounded(1_000_000, 1_000, 100_000_000)
     """Files larger than this are not indexed."""
-    max_files: int = 20_000
+    max_files: int = bounded(20_000, 1, 10_000_000)
     """Workspace files indexed at most (the rest are skipped, and status says so)."""
-    max_tokens: int = 20_000_000
+    max_tokens: int = bounded(20_000_000, 1_000, 2_000_000_000)
     """Tokens indexed at most over all sources."""
     package_licenses: list[str] = field(default_factory=lambda: [
         "MIT", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0", "ISC", "PSF-2.0",
         "Python-2.0", "0BSD", "Unlicense", "Zlib", "HPND"])
     """SPDX ids of installed packages allowed into the index (``packages`` source)."""
-    min_match_tokens: int = 8
+    min_match_tokens: int = bounded(8, 1, 1_000)
     """Gate: an index suggestion needs at least this many matched tokens before the cursor."""
-    min_vote_share: float = 0.5
+    min_vote_share: float = bounded(0.5, 0.0, 1.0)
     """Gate: and at least this share of the votes of its occurrences."""
-    model_min_logprob: float = -1.0
+    model_min_logprob: float = bounded(-1.0, -100.0, 0.0)
     """Gate: a model suggestion needs at least this mean token log-probability."""
     policy: str = "index-first"
     """``index-first``, ``model-first``, ``rank``, ``index-only``, ``model-only`` or
     ``ungated`` (every candidate shown, the old behaviour)."""
-    max_candidates: int = 3
+    max_candidates: int = bounded(3, 1, 10)
     """Distinct index continuations offered at most."""
     multiline: bool = True
     """Copy whole blocks where the syntax asks for a block and the occurrences agree."""
-    max_match_tokens: int = 256
+    max_match_tokens: int = bounded(256, 4, 10_000)
     """Longest match looked for (tokens before the cursor)."""
-    overlay_tokens: int = 200_000
+    overlay_tokens: int = bounded(200_000, 1_000, 100_000_000)
     """Changed-file tokens kept in the overlay before it is merged into a segment."""
     cache: bool = True
     """Persist built segments under the user cache directory (keyed by content hash)."""
@@ -146,19 +146,6 @@ class IndexSettings:
             errors.append(f"index.sources: unknown {bad}; expected some of {list(INDEX_SOURCES)}")
         if self.policy not in INDEX_POLICIES:
             errors.append(f"index.policy: expected one of {list(INDEX_POLICIES)}")
-        for name, low, high in (("max_file_bytes", 1_000, 100_000_000),
-                                ("max_files", 1, 10_000_000),
-                                ("max_tokens", 1_000, 2_000_000_000),
-                                ("min_match_tokens", 1, 1_000),
-                                ("max_candidates", 1, 10),
-                                ("max_match_tokens", 4, 10_000),
-                                ("overlay_tokens", 1_000, 100_000_000)):
-            if not low <= getattr(self, name) <= high:
-                errors.append(f"index.{name}: must be between {low} and {high}")
-        if not 0.0 <= self.min_vote_share <= 1.0:
-            errors.append("index.min_vote_share: must be between 0 and 1")
-        if not -100.0 <= self.model_min_logprob <= 0.0:
-            errors.append("index.model_min_logprob: must be between -100 and 0")
         return errors
 
 
