@@ -1,6 +1,8 @@
 """Secrets never enter the index: lines the secrets analyzer would flag are blanked.
 
-The analyzer's rules run on single lines; running all of them on every line of a large
+The patterns are the shared credential formats (``analyzers/secret_patterns.py``, also
+used by the event redactor) plus the secrets analyzer's own and detect-secrets'. The
+analyzer's rules run on single lines; running all of them on every line of a large
 workspace would take minutes, so each of its patterns (its own and detect-secrets') is
 first narrowed by a literal that any match must contain (read from the parsed pattern, the
 rarest option in the text at hand): only lines holding that literal are searched. A
@@ -17,6 +19,7 @@ from re import _constants as sc  # type: ignore[attr-defined]
 from re import _parser as sp  # type: ignore[attr-defined]
 from typing import Any
 
+from codeward.analyzers import secret_patterns
 from codeward.analyzers import secrets as secrets_mod
 from codeward.analyzers.contract import VetContext
 
@@ -65,8 +68,8 @@ def _plans() -> tuple[tuple[re.Pattern[str], bool, tuple[str, ...]], ...]:
 
 
 def _literal_options() -> tuple[tuple[re.Pattern[str], tuple[tuple[str, ...], ...]], ...]:
-    pats: list[Any] = [secrets_mod._PASSWORD, secrets_mod._URL, secrets_mod._STRING,
-                       *secrets_mod._TOKENS.values()]
+    pats: list[Any] = [secrets_mod._PASSWORD, secrets_mod._STRING,
+                       *secret_patterns.CREDENTIALS.values()]
     for _, plugin in secrets_mod._plugins():
         pats.extend(getattr(plugin, "denylist", ()))
     plans = []
