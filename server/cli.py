@@ -139,6 +139,16 @@ def cmd_vet(args: argparse.Namespace) -> int:
     return {"allow": 0, "annotate": 0, "fix": 0}.get(result.action, 1)
 
 
+def cmd_settings_schema(args: argparse.Namespace) -> int:
+    from .schema import render
+
+    if args.output:
+        Path(args.output).write_text(render(), "utf-8")
+    else:
+        sys.stdout.write(render())
+    return 0
+
+
 def parse_location(value: str) -> tuple[Path, int, int]:
     """FILE:LINE:COL (1-based) as a path and two numbers; a clear exit otherwise."""
     parts = value.rsplit(":", 2)
@@ -209,6 +219,15 @@ def build_parser() -> argparse.ArgumentParser:
     vet.add_argument("--no-wait", action="store_true",
                      help="do not wait for the license index (status 'warming')")
     vet.set_defaults(func=cmd_vet)
+
+    settings = sub.add_parser("settings", help="the settings' JSON Schema")
+    settings_sub = _Subparsers(settings.add_subparsers(dest="settings_command", required=True),
+                               common)
+    schema = settings_sub.add_parser(
+        "schema", help="print the JSON Schema of .codeward.toml / [tool.codeward] (for editors "
+                       "that validate TOML, e.g. Even Better TOML)")
+    schema.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
+    schema.set_defaults(func=cmd_settings_schema)
 
     model = sub.add_parser("model", help="convert and inspect models")
     model_sub = _Subparsers(model.add_subparsers(dest="model_command", required=True), common)

@@ -2,7 +2,9 @@
 
 Sources, later ones win: defaults in code < the editor's initializationOptions and
 workspace/didChangeConfiguration < the project's ``[tool.codeward]`` table in
-``pyproject.toml`` or its ``.codeward.toml`` (found from the document's path upward).
+``pyproject.toml`` or its ``.codeward.toml`` (found from the document's path upward; bare
+tables such as ``[engine]`` or the same ``[tool.codeward.engine]`` tables). Their JSON
+Schema: :mod:`.schema`.
 
 A bad value never raises: :func:`merge` (over ``codeward.analyzers.config``) keeps the default (or the earlier source's value)
 for that one field and returns a message that names the field and says what was expected.
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codeward.analyzers.config import bounded, merge_into
+from codeward.analyzers.config import bounded, deep_merge, merge_into
 
 logger = logging.getLogger(__name__)
 
@@ -202,9 +204,13 @@ def read_project_file(path: Path) -> tuple[dict[str, Any], list[str]]:
         return {}, [f"{path}: cannot read ({exc})"]
     except tomllib.TOMLDecodeError as exc:
         return {}, [f"{path}: invalid TOML ({exc}); project settings ignored"]
+    tool = data.pop("tool", {}) if isinstance(data.get("tool"), dict) else {}
+    nested = tool.get("codeward", {}) if isinstance(tool.get("codeward"), dict) else {}
     if path.name == "pyproject.toml":
-        data = data.get("tool", {}).get("codeward", {})
-    return data, []
+        return nested, []
+    # .codeward.toml: bare tables ([engine]) or the pyproject form ([tool.codeward.engine]);
+    # both may be used, the [tool.codeward] ones win where they set the same field
+    return deep_merge(data, nested), []
 
 
 class SettingsResolver:

@@ -58,18 +58,23 @@ export function describe(launch: Launch): string {
   return quote([launch.command, ...launch.args]);
 }
 
+/** How Codeward is installed: from a checkout into a virtual environment (not from PyPI, and
+ * not into a system Python, which refuses pip installs on Debian and Ubuntu). */
+const INSTALL =
+  "Install it from a Codeward checkout into a virtual environment: " +
+  "`cd /path/to/codeward && python3 -m venv .venv && .venv/bin/pip install -e .`";
+const POINT =
+  "then set `codeward.server.pythonPath` to `/path/to/codeward/.venv/bin/python` " +
+  "(or `codeward.server.command` to `[\"/path/to/codeward/.venv/bin/codeward\", \"serve\"]`).";
+
 function fixFor(launch: Launch): string {
   switch (launch.source) {
     case "PATH":
-      return (
-        "Install the server with `pip install codeward` (in a virtual environment), then set " +
-        "`codeward.server.pythonPath` to that environment's Python, or `codeward.server.command` " +
-        "to `[\"/path/to/venv/bin/codeward\", \"serve\"]`."
-      );
+      return `${INSTALL}, ${POINT}`;
     case "codeward.server.pythonPath":
       return (
-        `Check \`codeward.server.pythonPath\` (${launch.command}); install the server into it with ` +
-        `\`${quote([launch.command, "-m", "pip", "install", "codeward"])}\`.`
+        `\`codeward.server.pythonPath\` is ${launch.command}: it must be the Python of a ` +
+        `virtual environment that has Codeward installed. ${INSTALL}, ${POINT}`
       );
     default:
       return "Check `codeward.server.command`: the first entry must be an executable program.";

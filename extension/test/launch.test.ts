@@ -46,8 +46,8 @@ describe("startServer", () => {
       assert.ok(err instanceof StartError);
       assert.equal(err.problem, "not-found");
       assert.match(err.message, /`no-such-codeward-xyz` was not found/);
-      assert.match(err.message, /pip install codeward/);
-      assert.match(err.message, /codeward\.server\.pythonPath/);
+      assert.match(err.message, /python3 -m venv \.venv && \.venv\/bin\/pip install -e \./);
+      assert.match(err.message, /codeward\.server\.pythonPath` to `\/path\/to\/codeward\/\.venv\/bin\/python`/);
       return true;
     });
   });
@@ -61,12 +61,17 @@ describe("startServer", () => {
 });
 
 describe("messages", () => {
-  it("tells how to install into the configured Python", () => {
-    const l = launch({ command: "/venv/bin/python", args: ["-m", "codeward.server.cli", "serve"], source: "codeward.server.pythonPath" });
-    assert.match(notStartedMessage(l, "not-found"), /\/venv\/bin\/python -m pip install codeward/);
-    const msg = exitedMessage(l, 1, "Traceback...\nModuleNotFoundError: No module named 'codeward'\n");
-    assert.match(msg, /has no `codeward` module/);
-    assert.match(msg, /\/venv\/bin\/python -m pip install codeward/);
+  it("gives the install that works from a checkout, never pip into a system Python", () => {
+    const l = launch({ command: "/usr/bin/python3", args: ["-m", "codeward.server.cli", "serve"], source: "codeward.server.pythonPath" });
+    for (const msg of [
+      notStartedMessage(l, "not-found"),
+      exitedMessage(l, 1, "Traceback...\nModuleNotFoundError: No module named 'codeward'\n"),
+    ]) {
+      assert.doesNotMatch(msg, /python3 -m pip install codeward/);
+      assert.match(msg, /\.venv\/bin\/pip install -e \./);
+      assert.match(msg, /`codeward\.server\.pythonPath` to `\/path\/to\/codeward\/\.venv\/bin\/python`/);
+    }
+    assert.match(exitedMessage(l, 1, "No module named 'codeward'"), /has no `codeward` module/);
   });
 
   it("shows the last log line of a crash", () => {

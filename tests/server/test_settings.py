@@ -91,3 +91,60 @@ def test_project_file_reloaded_when_changed(tmp_path: Path) -> None:
     st = cfg.stat()
     os.utime(cfg, (st.st_atime, st.st_mtime + 5))
     assert resolver.for_path(tmp_path / "a.py").engine.max_new_tokens == 30
+
+
+def test_codeward_toml_takes_bare_and_tool_tables(tmp_path: Path) -> None:
+    from codeward.server.settings import SettingsResolver
+
+    reported: list[str] = []
+    (tmp_path / ".codeward.toml").write_text(
+        "[engine]\nmax_queue = 3\n[completion]\nmax_lines = 4\n\n"
+        "[tool.codeward.engine]\nmax_new_tokens = 40\n[tool.codeward.completion]\n"
+        "max_lines = 5\n")
+    s = SettingsResolver(report=reported.append).for_path(tmp_path / "m.py")
+    assert (s.engine.max_queue, s.engine.max_new_tokens, s.completion.max_lines) == (3, 40, 5)
+    assert reported == []  # no "unknown setting" for [tool]
+
+
+def test_checked_in_schema_is_the_generated_one() -> None:
+    from codeward.server.schema import render
+
+    checked_in = Path(__file__).parents[2] / "codeward-settings.schema.json"
+    assert checked_in.read_text("utf-8") == render(), (
+        "codeward-settings.schema.json is stale: run "
+        "'codeward settings schema -o codeward-settings.schema.json'")
+
+
+def _keys(table: dict, path: tuple = ()):
+    for key, value in table.items():
+        yield (*path, key), value
+        if isinstance(value, dict):
+            yield from _keys(value, (*path, key))
+
+
+def test_schema_knows_every_setting_the_readme_shows() -> None:
+    import json
+    import re
+    import tomllib
+
+    from codeward.server.schema import settings_schema
+
+    schema = settings_schema()
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    blocks = re.findall(r"^```toml\n(.*?)^```", readme, re.S | re.M)
+    assert blocks
+    for block in blocks:
+        for path, value in _keys(tomllib.loads(block)):
+            node = schema
+            for key in path:
+                if key == "codeward" and node is schema["properties"]["tool"]:
+                    node = schema
+                    continue
+                props = node.get("properties", {})
+                assert key in props or isinstance(node.get("additionalProperties"), dict), \
+                    (path, json.dumps(node)[:200])
+                node = props.get(key, node.get("additionalProperties"))
+            if not isinstance(value, dict) and "type" in node:
+                kind = {bool: "boolean", int: ("integer", "number"), float: "number",
+                        str: "string", list: "array"}[type(value)]
+                assert node["type"] in (kind if isinstance(kind, tuple) else (kind,)), path
