@@ -11,8 +11,12 @@ import argparse
 import ipaddress
 import json
 import logging
+import os
+import signal
+import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .commands import load_commands
@@ -37,8 +41,9 @@ def setup_logging(level: str, log_file: str | None) -> None:
 
 def parse_hostport(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT or PORT, got {value!r}")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT or PORT with a port from 1 to 65535, got {value!r}")
     return host or "127.0.0.1", int(port)
 
 
@@ -60,6 +65,46 @@ def may_bind(host: str, port: int, option: str, allow_remote: bool) -> bool:
     return True
 
 
+STDIO_BANNER = (
+    "codeward serve speaks the Language Server Protocol on stdin/stdout: an editor starts it "
+    "(README: Editors), typing here does nothing useful.\n"
+    "To see a completion without an editor: codeward complete FILE:LINE:COL. "
+    "Ctrl-C stops the server.")
+
+
+def _stop_on_interrupt(server: Any) -> None:
+    """The first Ctrl-C stops the server: the backend closes (events flushed, analyzer
+    workers stopped) and the process exits 130, without a traceback (pygls would wait for
+    its stdin reader thread)."""
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second Ctrl-C: at once
+        print("codeward: interrupted, stopping", file=sys.stderr, flush=True)
+        try:
+            server.backend.close()
+        except Exception:  # noqa: BLE001 - exiting anyway; the log has it
+            logger.debug("closing after Ctrl-C failed", exc_info=True)
+        finally:
+            logging.shutdown()
+            os._exit(130)
+    signal.signal(signal.SIGINT, stop)
+
+
+def _port_busy(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound (in use, no such address), or None."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"cannot resolve {host}: {exc.strerror or exc}"
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(addr)
+        except OSError as exc:
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .backend import Backend
     from .lsp import create_server
@@ -67,6 +112,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for option, where in (("--tcp", args.tcp), ("--metrics", args.metrics)):
         if where is not None and not may_bind(where[0], where[1], option, args.allow_remote):
             return 2
+    if args.tcp is not None:
+        problem = _port_busy(*args.tcp)
+        if problem:
+            print(f"codeward: {problem} (pick another port with --tcp HOST:PORT)",
+                  file=sys.stderr)
+            return 1
     metrics = None
     if args.metrics is not None:
         from .metrics import Metrics, serve
@@ -79,11 +130,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return 2
     server = create_server(backend=Backend(args.model, metrics=metrics))
     server.max_message_bytes = args.max_message_mb * 1024 * 1024
+    _stop_on_interrupt(server)
     if args.tcp is None:
+        if sys.stdin.isatty():
+            print(STDIO_BANNER, file=sys.stderr, flush=True)
         server.start_io()
         # LSP: exit code 0 only if `shutdown` came before `exit` (or the input closed)
         return 0 if server.protocol._shutdown else 1
-    server.start_tcp(*args.tcp)
+    host, port = args.tcp
+    print(f"codeward: listening for LSP clients on {host}:{port} (TCP); Ctrl-C stops it",
+          file=sys.stderr, flush=True)
+    try:
+        server.start_tcp(host, port)
+    except OSError as exc:
+        print(f"codeward: cannot listen on {host}:{port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

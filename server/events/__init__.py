@@ -57,18 +57,22 @@ class EventRecorder:
     def __init__(self, cfg: Any, exclude: list[str] | None = None,
                  on_ack: Callable[[list[dict[str, Any]]], None] | None = None,
                  on_problem: Callable[[str], None] | None = None) -> None:
+        from .config import data_dir
         from .ids import Hasher
         from .journal import Journal
         from .processor import Processor
-        from .store import open_store
+        from .store import open_store, url_problem
         from .writer import Writer
 
         self.cfg = cfg
         self.processor = Processor(cfg, Hasher.from_settings(cfg), exclude)
         url = cfg.store_url()
+        # a mistyped SQLite folder must not be created for the journal either
+        journal = data_dir() / "journal-bad-store-url.jsonl" if url_problem(url) \
+            else cfg.journal_path()
         self.writer = Writer(
             lambda: open_store(url, timeout_s=cfg.store.timeout_s),
-            Journal(cfg.journal_path(), int(cfg.store.journal_max_mb * 1024 * 1024),
+            Journal(journal, int(cfg.store.journal_max_mb * 1024 * 1024),
                     cfg.store.journal_when_full),
             handle=self.processor.handle, tick=self.processor.tick,
             finish=self.processor.finish, queue_size=cfg.queue_size, overflow=cfg.overflow,
@@ -103,12 +107,15 @@ class EventRecorder:
 
 def open_recorder(settings: Settings, on_problem: Callable[[str], None] | None = None,
                   ) -> Recorder:
-    """The recorder for the server's settings (``settings.events``; see ``config``)."""
+    """The recorder for the server's settings (``settings.events``; see ``config``).
+    ``on_problem`` is told about bad settings and an unreachable store (once each)."""
     from .config import parse
 
     cfg, errors = parse(settings.events)
     for message in errors:
         logger.warning("codeward settings: %s", message)
+        if on_problem is not None:
+            on_problem(f"codeward settings: {message}")
     if not cfg.enabled:
         logger.info("event logging is off (events.enabled = false)")
         return NullRecorder()

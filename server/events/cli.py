@@ -144,6 +144,20 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line_errors(func: Any) -> Any:
+    """A store that cannot be opened (down, bad URL, missing folder) is one line on stderr
+    and exit status 1, not a traceback."""
+    def run(args: argparse.Namespace) -> int:
+        from .base import StoreError
+
+        try:
+            return int(func(args) or 0)
+        except StoreError as exc:
+            print(f"codeward: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 1
+    return run
+
+
 def register(sub: Any, model_sub: Any) -> None:
     events = sub.add_parser("events", help="export, delete and summarise completion events")
     esub = events.add_subparsers(dest="events_command", required=True)
@@ -151,7 +165,7 @@ def register(sub: Any, model_sub: Any) -> None:
     def add(name: str, help: str, func: Any) -> argparse.ArgumentParser:
         p = esub.add_parser(name, help=help)
         p.add_argument("--store", help="store URL (default: the project's or the user's store)")
-        p.set_defaults(func=func)
+        p.set_defaults(func=_one_line_errors(func))
         return p
 
     export = add("export", "write events as JSON lines", cmd_export)

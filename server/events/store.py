@@ -36,8 +36,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .base import COLUMNS, Store, migrate
-from .config import EventSettings, is_sqlite, sqlite_path
+from .base import COLUMNS, Store, StoreError, migrate
+from .config import EventSettings, is_sqlite, redact_url, sqlite_path
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +112,32 @@ class SQLiteStore(Store):
             self.conn.close()
 
 
+def url_problem(url: str) -> str | None:
+    """What is wrong with an event store URL before anything is opened or created: an
+    unknown scheme, or a SQLite file in a folder that does not exist outside the data
+    directory (a typo must not silently start a new, empty store in new folders)."""
+    from .config import data_dir
+
+    if "://" in url and not url.startswith(("sqlite:", "postgresql:", "postgres:")):
+        scheme = url.split("://", 1)[0]
+        return (f"unknown event store URL scheme {scheme!r} in {redact_url(url)}: expected "
+                "sqlite:///PATH, a file path or postgresql://...")
+    if is_sqlite(url):
+        folder = Path(sqlite_path(url)).expanduser().absolute().parent
+        home = data_dir().absolute()
+        if not folder.is_dir() and folder != home and home not in folder.parents:
+            return (f"the event store's folder {folder} does not exist (a typo in "
+                    f"events.store.url?): fix the path, or create it (mkdir -p {folder})")
+    return None
+
+
 def open_store(url: str | None = None, *, timeout_s: float = 2.0) -> Store:
-    """The store at ``url`` (schema created or migrated); ``None`` = the default SQLite file."""
+    """The store at ``url`` (schema created or migrated); ``None`` = the default SQLite file.
+    A bad URL raises :class:`StoreError` (see :func:`url_problem`)."""
     url = url or EventSettings().store_url()
+    problem = url_problem(url)
+    if problem:
+        raise StoreError(problem)
     if is_sqlite(url):
         return SQLiteStore(url, timeout_s=timeout_s)
     from .pg import PostgresStore

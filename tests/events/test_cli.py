@@ -57,3 +57,13 @@ def test_export_stats_delete(tmp_path, capsys) -> None:
     assert store.count() == 4
     store.close()
     assert main(["events", "purge", "--store", url, "--retention-days", "1"]) == 0
+
+
+def test_store_problems_are_one_line_and_create_nothing(tmp_path, capsys) -> None:
+    typo = tmp_path / "no-such-dir" / "events.db"
+    for url, says in ((f"sqlite:///{typo}", "does not exist"), ("foo://bar", "scheme 'foo'"),
+                      ("postgresql://127.0.0.1:1/none?connect_timeout=2", "cannot connect")):
+        assert main(["events", "stats", "--store", url]) == 1
+        err = capsys.readouterr().err
+        assert says in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not typo.parent.exists()

@@ -36,6 +36,7 @@ async def test_no_secret_reaches_any_file(tmp_path, tiny_model_dir) -> None:
     seeds = tmp_path / "seeds.json"
     seeds.write_text(json.dumps([line for _, _, line in seed_secrets if "\n" not in line]))
     db, log = tmp_path / "store" / "events.db", tmp_path / "server.log"
+    db.parent.mkdir()
     env = {**os.environ, "CODEWARD_TEST_SEEDS": str(seeds),
            "XDG_DATA_HOME": str(tmp_path / "xdg"), "HF_HUB_OFFLINE": "1"}
     config = ClientServerConfig(
