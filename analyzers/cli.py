@@ -14,8 +14,9 @@ def register(sub: Any, model_sub: Any) -> None:
     index = sub.add_parser("license-index", help="copied-code index")
     index_sub = index.add_subparsers(dest="index_command", required=True)
     build = index_sub.add_parser("build", help="fingerprint a reference corpus")
-    build.add_argument("dirs", nargs="+", metavar="DIR")
-    build.add_argument("--out", help="index file (default: the user data dir's "
+    build.add_argument("dirs", nargs="+", metavar="DIR", help="folders of reference code")
+    build.add_argument("-o", "--output", "--out", dest="out", metavar="FILE",
+                       help="index file (default: the user data dir's "
                                      "copied-code.npz, which the analyzer uses)")
     build.add_argument("--skip-unlicensed", action="store_true",
                        help="leave out files whose license cannot be found")

@@ -213,9 +213,11 @@ def cmd_settings_schema(args: argparse.Namespace) -> int:
 
 def parse_location(value: str) -> tuple[Path, int, int]:
     """FILE:LINE:COL (1-based) as a path and two numbers; a clear exit otherwise."""
+    from .oneshot import UsageError
+
     parts = value.rsplit(":", 2)
     if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
-        raise SystemExit(f"codeward: expected FILE:LINE:COL (1-based), got {value!r}")
+        raise UsageError(f"expected FILE:LINE:COL (1-based), got {value!r}")
     return Path(parts[0]), int(parts[1]), int(parts[2])
 
 
@@ -235,16 +237,44 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+QUIET_COMMANDS = {"complete", "vet", "settings", "events", "license-index", "report"}
+"""One-shot commands: warnings only unless --log-level says otherwise (as ruff and uv)."""
+EXIT_CODES = """exit status: 0 ok; 1 no result (nothing to suggest, blocked, a store that
+cannot be reached); 2 usage error (a bad option, FILE:LINE:COL or argument)"""
+
+
+def log_level(value: str) -> str:
+    if value.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(LOG_LEVELS)} (any case), got {value!r}")
+    return value.upper()
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", type=log_level, default=argparse.SUPPRESS,
+                        metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR (default: INFO "
+                        "for serve and the training commands, WARNING for one-shot ones)")
+    parser.add_argument("--log-file", default=argparse.SUPPRESS, metavar="FILE",
+                        help="log to this file instead of stderr")
+
+
+def _every_parser(parser: argparse.ArgumentParser):  # type: ignore[no-untyped-def]
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                yield from _every_parser(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--log-level", default=argparse.SUPPRESS,
-                        help="DEBUG, INFO (default), WARNING, ERROR")
-    common.add_argument("--log-file", default=argparse.SUPPRESS,
-                        help="log to this file instead of stderr")
+    _add_common(common)
     parser = argparse.ArgumentParser(prog="codeward", parents=[common],
-                                     description="Codeward: vetted code completions.")
+                                     description="Codeward: vetted code completions.",
+                                     epilog=EXIT_CODES)
     parser.add_argument("--version", action="version", version=f"codeward {__version__}")
-    sub = _Subparsers(parser.add_subparsers(dest="command", required=True), common)
+    sub = _Subparsers(parser.add_subparsers(dest="command", metavar="COMMAND"), common)
 
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")
     serve.add_argument("--tcp", type=parse_hostport, metavar="HOST:PORT",
@@ -261,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     complete = sub.add_parser("complete", help="print the completion at FILE:LINE:COL (1-based)")
-    complete.add_argument("location", metavar="FILE:LINE:COL")
+    complete.add_argument("location", metavar="FILE:LINE:COL",
+                          help="where the cursor is: file, 1-based line and column")
     complete.add_argument("--model", help="converted model directory")
     complete.add_argument("--candidates", type=int, default=1,
                           help="how many candidates to generate (default 1)")
@@ -275,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     complete.set_defaults(func=cmd_complete)
 
     vet = sub.add_parser("vet", help="vet a suggestion inserted at FILE:LINE:COL (1-based)")
-    vet.add_argument("location", metavar="FILE:LINE:COL")
+    vet.add_argument("location", metavar="FILE:LINE:COL",
+                     help="where the suggestion is inserted: file, 1-based line and column")
     vet.add_argument("--text", required=True, help="the suggestion (use $'...' for newlines)")
     vet.add_argument("--json", action="store_true", help="machine-readable output")
     vet.add_argument("--no-wait", action="store_true",
@@ -294,10 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
     model = sub.add_parser("model", help="convert and inspect models")
     model_sub = _Subparsers(model.add_subparsers(dest="model_command", required=True), common)
     info = model_sub.add_parser("info", help="show a converted model's manifest")
-    info.add_argument("model_dir")
+    info.add_argument("model_dir", help="a converted model directory")
     info.set_defaults(func=cmd_model_info)
 
     load_commands(sub, model_sub)
+    for p in _every_parser(parser):  # subcommands that other parts add take them too
+        if "--log-level" not in p._option_string_actions and p.add_help:
+            _add_common(p)
     return parser
 
 
@@ -317,10 +352,21 @@ class _Subparsers:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .oneshot import UsageError
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(getattr(args, "log_level", "INFO"), getattr(args, "log_file", None))
-    return int(args.func(args) or 0)
+    if getattr(args, "func", None) is None:  # bare `codeward`
+        parser.print_help()
+        return 0
+    quiet = args.command in QUIET_COMMANDS
+    setup_logging(getattr(args, "log_level", "WARNING" if quiet else "INFO"),
+                  getattr(args, "log_file", None))
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"codeward: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

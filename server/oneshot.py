@@ -21,16 +21,20 @@ LANGUAGES = {".py": "python", ".pyi": "python", ".js": "javascript", ".ts": "typ
              ".go": "go", ".rs": "rust"}
 
 
+class UsageError(ValueError):
+    """A bad argument (a position outside the file): the CLI says so and exits 2."""
+
+
 def offset_of(text: str, line: int, col: int) -> int:
     """Offset of a 1-based LINE:COL (COL counted in characters)."""
     lines = text.splitlines(keepends=True)
     if line < 1 or line > len(lines) + 1:
-        raise SystemExit(f"codeward: line {line} is outside the file ({len(lines)} lines)")
+        raise UsageError(f"line {line} is outside the file ({len(lines)} lines)")
     before = sum(len(x) for x in lines[: line - 1])
     current = lines[line - 1] if line <= len(lines) else ""
     body = current.rstrip("\r\n")
     if col < 1 or col > len(body) + 1:
-        raise SystemExit(f"codeward: column {col} is outside line {line} ({len(body)} chars)")
+        raise UsageError(f"column {col} is outside line {line} ({len(body)} chars)")
     return before + col - 1
 
 

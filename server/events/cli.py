@@ -172,8 +172,10 @@ def register(sub: Any, model_sub: Any) -> None:
     export.add_argument("--since", type=when, help="days (7), hours (12h) or ISO date")
     export.add_argument("--after-seq", type=int, default=0, help="resume after this seq")
     export.add_argument("--type", action="append",
-                        choices=["completion", "show", "accept", "dismiss", "survival"])
-    export.add_argument("--out", "-o", help="file to write (default: stdout)")
+                        choices=["completion", "show", "accept", "dismiss", "survival"],
+                        help="only events of this type (repeat for several)")
+    export.add_argument("-o", "--output", "--out", dest="out", metavar="FILE",
+                        help="file to write (default: stdout)")
 
     delete = add("delete", "delete events by age, repository or user (then compact)",
                  cmd_delete)
@@ -187,9 +189,11 @@ def register(sub: Any, model_sub: Any) -> None:
 
     stats = add("stats", "acceptance rate and kept characters by language and model",
                 cmd_stats)
-    stats.add_argument("--since", type=when)
-    stats.add_argument("--json", action="store_true")
+    stats.add_argument("--since", type=when,
+                       help="only events since: days (7), hours (12h) or ISO date")
+    stats.add_argument("--json", action="store_true", help="print the numbers as JSON on stdout")
 
     purge = add("purge", "apply the retention window now (delete old events, compact)",
                 cmd_purge)
-    purge.add_argument("--retention-days", type=float)
+    purge.add_argument("--retention-days", type=float,
+                       help="days to keep (default: the settings' events.retention_days)")

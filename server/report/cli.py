@@ -81,5 +81,6 @@ def register(sub: Any, model_sub: Any) -> None:
     p.add_argument("--registry", default="", help="model registry (default: the user's)")
     p.add_argument("--min-users", type=int, default=MIN_USERS,
                    help=f"per-user views only with at least this many users ({MIN_USERS})")
-    p.add_argument("-o", "--out", required=True, help="the HTML file to write")
+    p.add_argument("-o", "--output", "--out", dest="out", required=True, metavar="FILE",
+                   help="the HTML file to write")
     p.set_defaults(func=cmd_report)
