@@ -24,6 +24,7 @@ from codeward.server.commands import missing_extra, needs_extra
 from codeward.server.manifest import ModelError
 from codeward.server.registry import RegistryError
 
+from . import repo_report
 from .convert import ConversionError
 from .dataset import DatasetConfig
 from .evaluate import EvalConfig
@@ -91,8 +92,12 @@ def register(sub: Any, model_sub: Any) -> None:
                        description="Pick seeded cursor positions (line ends and mid-line) in "
                        "held-out Python files, build the server's real prompt, and report "
                        "next-line exact match, edit similarity, accepted-prefix characters, "
-                       "empty rate and latency.")
+                       "empty rate and latency. Repository mode (--repo, --package, --heldout, "
+                       "--tuning): the same positions in a real repository's files with the "
+                       "rest of it as the workspace, per source (model, project index), gated "
+                       "and combined.")
     add_config_arguments(p, EvalConfig)
+    repo_report.add_arguments(p)
     _output(p, "the metrics")
     _command(p, cmd_eval)
 
@@ -294,7 +299,12 @@ def cmd_model_rollback(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import format_table, measure_completions
 
-    report = measure_completions(config_from_args(EvalConfig, args))
+    cfg = config_from_args(EvalConfig, args)
+    if repo_report.wants_repo_mode(args):
+        data, text = repo_report.run(args, cfg)
+        _emit(args, data, text)
+        return 0
+    report = measure_completions(cfg)
     _emit(args, report, format_table(report))
     return 0
 

@@ -139,7 +139,18 @@ def pick_positions(files: list[tuple[str, Path]], cfg: EvalConfig) -> list[Posit
     return positions
 
 
-class _PassThrough:
+def score(pos: Position, suggestion: str) -> dict[str, Any]:
+    """How good ``suggestion`` is at ``pos``: ``exact`` (its first line equals the rest of
+    the line, trailing whitespace ignored), ``edit_similarity`` of that first line and
+    ``accepted`` (characters matching the real continuation from the start)."""
+    first = suggestion.split("\n", 1)[0].rstrip()
+    expected = pos.expected_line.rstrip()
+    return {"exact": bool(suggestion) and first == expected,
+            "edit_similarity": round(edit_similarity(first, expected), 4),
+            "accepted": common_prefix(suggestion, pos.continuation)}
+
+
+class PassThrough:
     """Vetting off (``vet=False``): every suggestion allowed unchanged."""
 
     def vet(self, ctx):  # type: ignore[no-untyped-def]
@@ -151,7 +162,7 @@ class _PassThrough:
         pass
 
 
-def _pct(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
@@ -175,11 +186,12 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "accepted_chars": mean([float(r["accepted"]) for r in non_empty]),
         "accepted_chars_per_request": mean([float(r["accepted"]) for r in rows]),
         "empty_rate": round(1 - len(non_empty) / n, 4) if n else 0.0,
-        "latency_ms": {"p50": round(_pct(lat, 0.5), 1), "p95": round(_pct(lat, 0.95), 1)},
-        "single_line_latency_ms": {"n": len(single), "p50": round(_pct(single, 0.5), 1),
-                                   "p95": round(_pct(single, 0.95), 1)},
-        "multi_line_latency_ms": {"n": len(multi), "p50": round(_pct(multi, 0.5), 1),
-                                  "p95": round(_pct(multi, 0.95), 1)},
+        "latency_ms": {"p50": round(percentile(lat, 0.5), 1),
+                       "p95": round(percentile(lat, 0.95), 1)},
+        "single_line_latency_ms": {"n": len(single), "p50": round(percentile(single, 0.5), 1),
+                                   "p95": round(percentile(single, 0.95), 1)},
+        "multi_line_latency_ms": {"n": len(multi), "p50": round(percentile(multi, 0.5), 1),
+                                  "p95": round(percentile(multi, 0.95), 1)},
     }
 
 
@@ -195,7 +207,7 @@ def measure_completions(cfg: EvalConfig) -> dict[str, Any]:
     model_dir = models.resolve_model_dir(cfg.model, settings.model.registry)
     engine = Engine(model_dir, settings.engine)
     pipeline: Any = Pipeline.from_settings(settings.analyzers, settings.vetting) if cfg.vet \
-        else _PassThrough()
+        else PassThrough()
     positions = pick_positions(heldout_files(cfg), cfg)
     if not positions:
         raise ValueError("no held-out Python files with usable lines were found")
@@ -211,14 +223,10 @@ def measure_completions(cfg: EvalConfig) -> dict[str, Any]:
             if i == 0:
                 continue  # warm-up
             suggestion = result.candidates[0].text if result.candidates else ""
-            first = suggestion.split("\n", 1)[0].rstrip()
-            expected = pos.expected_line.rstrip()
             rows.append({
                 "file": pos.key, "kind": pos.kind, "multiline": result.multiline,
-                "expected": expected, "suggestion": suggestion,
-                "exact": bool(suggestion) and first == expected,
-                "edit_similarity": round(edit_similarity(first, expected), 4),
-                "accepted": common_prefix(suggestion, pos.continuation),
+                "expected": pos.expected_line.rstrip(), "suggestion": suggestion,
+                **score(pos, suggestion),
                 "latency_ms": round(latency, 2), "prompt_tokens": result.prompt_tokens,
             })
     finally:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(models.default_model_dir() is None,
 
 
 def _complete(text: str, offset: int | None = None) -> str:
-    from codeward.finetune.evaluate import _PassThrough
+    from codeward.finetune.evaluate import PassThrough
     from codeward.server.completion import CompletionRequest, run_completion
     from codeward.server.engine import Engine
     from codeward.server.settings import Settings
@@ -28,7 +28,7 @@ def _complete(text: str, offset: int | None = None) -> str:
     req = CompletionRequest(uri="file:///point.py", path="", language="python", version=0,
                             text=text, offset=len(text) if offset is None else offset,
                             settings=settings)
-    result = run_completion(engine, _PassThrough(), req, threading.Event(), "t")
+    result = run_completion(engine, PassThrough(), req, threading.Event(), "t")
     return result.candidates[0].text if result.candidates else ""
 
 

@@ -1,0 +1,241 @@
+"""``codeward eval --repo``: completion quality on a real repository, per source and combined.
+
+Positions: the seeded cursor positions of ``codeward eval`` (:func:`~.evaluate.pick_positions`,
+same sampling, same exact-match definition, :func:`~.evaluate.score`) in the repository's
+Python files outside its tests. At each position the document as the user has it (the rest
+of the cursor line removed) is the open document, and every other file of the repository is
+the workspace. Each completion source answers every position once and its answer is kept
+with the gate's inputs (the model's mean token log-probability, the index's match length
+and vote share); the combination policies and thresholds are then applied to the kept
+answers, so a threshold sweep costs no extra completions.
+
+Metrics per source or policy (over positions whose rest of line is not empty): next-line
+exact match, the same with license-header lines left out (a comment block at the top of a
+file whose lines recur at the top of other files of the repository), precision among shown
+suggestions, shown rate, accepted characters per request and latency p50/p95.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from codeward.server import postprocess
+
+from . import corpus as corpus_mod
+from .evaluate import EvalConfig, Position, percentile, pick_positions, score
+
+
+@dataclass
+class Answer:
+    """One source's suggestion at one position, with what the confidence gate reads."""
+
+    text: str = ""
+    """The source's first candidate ("" = none)."""
+    latency_ms: float = 0.0
+    features: dict[str, Any] = field(default_factory=dict)
+    """The gate's inputs for the first candidate (kept in the JSON report)."""
+    candidates: list[Any] = field(default_factory=list)
+    """The source's own candidate objects, in its order, for the gate and the policy."""
+
+
+class CompletionSource(Protocol):
+    name: str
+
+    def open_repository(self, root: Path, files: list[tuple[str, Path]]) -> None: ...
+    def answer(self, pos: Position, path: Path) -> Answer: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class Row:
+    pos: Position
+    line: int
+    header: bool
+    multiline: bool
+    """Whether the server asks for a block here (``postprocess.wants_multiline``)."""
+    answers: dict[str, Answer] = field(default_factory=dict)
+    scores: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    """:func:`~.evaluate.score` of each text shown here so far (a sweep shows few)."""
+
+    def score(self, text: str) -> dict[str, Any]:
+        if text not in self.scores:
+            self.scores[text] = score(self.pos, text)
+        return self.scores[text]
+
+
+# -- the repository ------------------------------------------------------------------------
+
+def repository_files(root: Path) -> list[tuple[str, Path]]:
+    """(key, path) of the repository's Python files, tests included (the workspace)."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a directory")
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if {".venv", "__pycache__", ".git"} & set(rel.parts) or not path.is_file():
+            continue
+        if 0 < path.stat().st_size <= corpus_mod.MAX_FILE_BYTES:
+            out.append((f"{root.name}/{rel}", path))
+    return out
+
+
+def position_files(root: Path) -> list[tuple[str, Path]]:
+    """The files positions are drawn from: the code outside tests (as ``codeward eval``)."""
+    return corpus_mod.corpus_from([Path(root)]).items()
+
+
+def _leading_comment(text: str) -> list[str]:
+    block: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            break
+        block.append(stripped)
+    return block
+
+
+def license_header_lines(texts: dict[str, str]) -> dict[str, int]:
+    """Per file, how many of its first lines are a license header: the leading comment
+    block, up to its last line that also occurs in another file's leading comment block."""
+    blocks = {key: _leading_comment(text) for key, text in texts.items()}
+    seen = Counter(line for block in blocks.values() for line in set(block) if len(line) > 1)
+    out: dict[str, int] = {}
+    for key, block in blocks.items():
+        shared = [i for i, line in enumerate(block) if seen[line] > 1]
+        out[key] = shared[-1] + 1 if shared else 0
+    return out
+
+
+def collect(root: Path, cfg: EvalConfig, sources: list[CompletionSource],
+            progress: Callable[[str], None] = lambda _: None) -> list[Row]:
+    """Every source's answer at every position of the repository at ``root``."""
+    root = Path(root).resolve()
+    chosen = position_files(root)
+    positions = pick_positions(chosen, cfg)
+    if not positions:
+        raise ValueError(f"{root}: no Python files with usable lines were found")
+    paths = dict(chosen)
+    texts = {key: corpus_mod.read_text(path) or "" for key, path in chosen}
+    headers = license_header_lines(texts)
+    rows = []
+    for pos in positions:
+        line = pos.text[:pos.offset].count("\n")
+        multiline = postprocess.wants_multiline(pos.text[:pos.offset], pos.text[pos.offset:],
+                                                "python")
+        rows.append(Row(pos=pos, line=line, header=line < headers.get(pos.key, 0),
+                        multiline=multiline))
+    workspace = repository_files(root)
+    for source in sources:
+        t0 = time.perf_counter()
+        source.open_repository(root, workspace)
+        progress(f"{root.name}: {source.name} ready in {time.perf_counter() - t0:.1f} s")
+        source.answer(rows[0].pos, paths[rows[0].pos.key])  # warm-up, not counted
+        for row in rows:
+            row.answers[source.name] = source.answer(row.pos, paths[row.pos.key])
+        progress(f"{root.name}: {source.name} answered {len(rows)} positions")
+    return rows
+
+
+# -- policies and metrics ----------------------------------------------------------------------
+
+class _Replay:
+    """Stands in for the project index at one position: the candidates it gave there."""
+
+    def __init__(self, found: list[Any]) -> None:
+        self.found = found
+
+    def suggest(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return list(self.found)
+
+
+@dataclass
+class Policy:
+    """What the editor is shown at a position: the server's own path from candidates to
+    what is shown (``codeward.server.index.complete``: index copies cleaned and gated,
+    whether the model runs, model text cleaned and gated, the combination policy) replayed
+    on the kept candidates of ``sources`` under ``settings`` (the server's ``Settings``;
+    its ``index`` table holds the policy and the thresholds). The first candidate shown
+    is what counts."""
+
+    name: str
+    settings: Any
+    sources: tuple[str, ...] = ("index", "model")
+
+    def choose(self, row: Row) -> tuple[str, float, str]:
+        """(shown text, latency in ms, source shown or ''). The model's time counts only
+        where the server would run it."""
+        from codeward.server.index import complete
+
+        s, pos = self.settings, row.pos
+        prefix, suffix = pos.text[:pos.offset], pos.text[pos.offset:]
+        idx = row.answers.get("index") if "index" in self.sources else None
+        mdl = row.answers.get("model") if "model" in self.sources else None
+        copies = complete.index_choices(_Replay(idx.candidates), "", prefix, suffix, s,
+                                        row.multiline) if idx else []
+        latency = idx.latency_ms if idx else 0.0
+        generated: list[Any] = []
+        if mdl and complete.needs_model(copies, s):
+            latency += mdl.latency_ms
+            generated = complete.model_choices([raw for raw, _ in mdl.candidates],
+                                               [lps for _, lps in mdl.candidates],
+                                               prefix, suffix, s, row.multiline)
+        shown = complete.choose(copies, generated, s)
+        if not shown:
+            return "", latency, ""
+        return shown[0].text, latency, shown[0].source
+
+
+def summarize(rows: Iterable[Row], policy: Policy) -> dict[str, Any]:
+    scored = []
+    for row in rows:
+        text, latency, shown_by = policy.choose(row)
+        scored.append((row, row.score(text), latency, shown_by))
+
+    def metrics(items: list[Any]) -> dict[str, Any]:
+        n = len(items)
+        shown = [s for _, s, _, by in items if by]
+        exact = sum(s["exact"] for _, s, _, _ in items)
+        lat = [lat for _, _, lat, _ in items]
+        return {
+            "positions": n, "shown": len(shown), "exact": exact,
+            "exact_match": round(exact / n, 4) if n else 0.0,
+            "precision": round(exact / len(shown), 4) if shown else 0.0,
+            "shown_rate": round(len(shown) / n, 4) if n else 0.0,
+            "accepted_chars": round(statistics.fmean(s["accepted"] for _, s, _, _ in items), 2)
+            if n else 0.0,
+            "latency_ms": {"p50": round(percentile(lat, 0.5), 1),
+                           "p95": round(percentile(lat, 0.95), 1)},
+        }
+
+    out = metrics(scored)
+    out["no_header"] = metrics([item for item in scored if not item[0].header])
+    out["shown_by"] = dict(Counter(by for *_, by in scored if by))
+    return out
+
+
+def samples(rows: list[Row]) -> list[dict[str, Any]]:
+    """The kept answers, for the JSON report."""
+    return [{"file": r.pos.key, "line": r.line + 1, "kind": r.pos.kind, "header": r.header,
+             "expected": r.pos.expected_line.rstrip(),
+             "answers": {k: {"text": a.text, "latency_ms": a.latency_ms, **a.features}
+                         for k, a in r.answers.items()}} for r in rows]
+
+
+# -- a whole run ----------------------------------------------------------------------------
+
+def evaluate_repository(root: Path, cfg: EvalConfig, sources: list[CompletionSource],
+                        policies: list[Policy],
+                        progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    rows = collect(root, cfg, sources, progress)
+    return {"repository": Path(root).resolve().name, "positions": len(rows),
+            "files": len({r.pos.key for r in rows}),
+            "header_positions": sum(r.header for r in rows),
+            "policies": {p.name: summarize(rows, p) for p in policies},
+            "rows": rows}
