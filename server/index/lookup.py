@@ -140,7 +140,10 @@ def longest_match(parts: Sequence[Part], query: Query,
                 if query.partial and not strings[int(view.ids[i])].startswith(query.partial):
                     continue
                 if p.current_line is not None:
-                    off = view.offset(i)
+                    # where the copy would start: after the partly typed token (at column
+                    # 0 of an empty line that is the line's start, and the occurrence is
+                    # the document's own prefix, continued by its suffix)
+                    off = view.offset(i) + len(query.partial)
                     if p.current_line[0] <= off <= p.current_line[1]:
                         continue
                 occs.append(_Occ(view, i, weight, p.source))

@@ -102,3 +102,17 @@ def test_large_ranges_use_the_binary_search_path_and_agree():
         k, expected = brute_force({"/w/big.py": doc}, query, 40)
         assert got.match_tokens == k
         assert {(o.path, o.token) for o in got.occurrences} <= expected
+
+
+def test_an_empty_cursor_line_does_not_copy_the_document_after_it():
+    """At column 0 of an empty line the document's own prefix ends at the cursor, and what
+    follows it there is the suffix: it must never be offered back."""
+    from codeward.server.index import ProjectIndex
+    from codeward.server.settings import IndexSettings
+
+    index = ProjectIndex(IndexSettings(cache=False))
+    prefix = "import os\nfrom a import b\n"
+    suffix = "\nfrom c import d\n\n\ndef main():\n    return d\n"
+    index.open_document("file:///m.py", prefix + suffix, path="/m.py")
+    for multiline in (False, True):
+        assert index.suggest("file:///m.py", prefix, suffix, multiline=multiline) == []
