@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from codeward.server import postprocess
 
@@ -177,7 +177,7 @@ class Policy:
         prefix, suffix = pos.text[:pos.offset], pos.text[pos.offset:]
         idx = row.answers.get("index") if "index" in self.sources else None
         mdl = row.answers.get("model") if "model" in self.sources else None
-        copies = complete.index_choices(_Replay(idx.candidates), "", prefix, suffix, s,
+        copies = complete.index_choices(cast(Any, _Replay(idx.candidates)), "", prefix, suffix, s,
                                         row.multiline) if idx else []
         latency = idx.latency_ms if idx else 0.0
         generated: list[Any] = []
