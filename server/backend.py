@@ -202,6 +202,15 @@ class Backend:
         return {**self.status(), "queue_depth": self.service.pending if self.service else 0,
                 "drift": self.metrics.drift_results() if self.metrics is not None else []}
 
+    def finish_loading(self, timeout: float = 60.0) -> None:
+        """Let a model load in progress end before the process exits: an interpreter that
+        shuts down while the loader thread is inside CTranslate2 aborts (SIGABRT)."""
+        if self.loading is not None:
+            try:
+                self.loading.result(timeout)
+            except Exception:  # timed out: exit anyway
+                logger.warning("exiting while the model is still loading")
+
     def close(self) -> None:
         if self.service is not None:
             self.service.close()

@@ -134,7 +134,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.tcp is None:
         if sys.stdin.isatty():
             print(STDIO_BANNER, file=sys.stderr, flush=True)
-        server.start_io()
+        try:
+            server.start_io()
+        finally:  # also when `exit` raises SystemExit: never leave a model half loaded
+            server.backend.finish_loading()
         # LSP: exit code 0 only if `shutdown` came before `exit` (or the input closed)
         return 0 if server.protocol._shutdown else 1
     host, port = args.tcp
