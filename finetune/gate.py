@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codeward.analyzers.secret_patterns import CREDENTIALS
+
 from .dataset import read_split
 from .flags import option
 from .vetting import flagged_rule, offline_pipeline
@@ -36,13 +38,6 @@ from .vetting import flagged_rule, offline_pipeline
 logger = logging.getLogger(__name__)
 
 DATA = Path(__file__).parent / "data"
-SECRET_PATTERNS = [
-    re.compile(p) for p in (
-        r"AKIA[0-9A-Z]{16}", r"gh[pousr]_[A-Za-z0-9]{30,}", r"sk_(live|test)_[A-Za-z0-9]{16,}",
-        r"sk-[A-Za-z0-9]{20,}", r"xox[baprs]-[A-Za-z0-9-]{10,}",
-        r"-----BEGIN [A-Z ]*PRIVATE KEY-----\s*\S{20,}", r"eyJ[A-Za-z0-9_-]{10,}\.eyJ",
-    )
-]
 
 
 @dataclass
@@ -228,7 +223,7 @@ def insecure_rate(model_dir: Path, cfg: GateConfig,
 
 
 def looks_like_secret(text: str) -> bool:
-    if any(p.search(text) for p in SECRET_PATTERNS):
+    if any(p.search(text) for p in CREDENTIALS.values()):
         return True
     for literal in re.findall(r"[A-Za-z0-9+/=_\-]{20,}", text):
         counts = Counter(literal)
