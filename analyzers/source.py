@@ -130,37 +130,50 @@ def _parse(text: str) -> ast.Module | None:
         return None
 
 
-def close_open(text: str) -> str:
-    """``text`` with open string literals and brackets closed, and ``pass`` after a
-    trailing block opener, so that a partial statement parses."""
-    stack: list[str] = []
-    quote = ""
-    i, n = 0, len(text)
+def scan_brackets(text: str, stack: list[str], cut: bool) -> tuple[str, int]:
+    """Follow brackets outside strings and comments (Python lexing: quotes, triple quotes,
+    backslash escapes, ``#`` comments), pushing expected closers on ``stack``. Returns the
+    quote (or "#") ``text`` ends inside ("" when none) and, when ``cut``, the index of the
+    first closer that closes nothing (-1 when none; without ``cut`` such closers are
+    ignored)."""
+    quote, i, n = "", 0, len(text)
     while i < n:
-        c = text[i]
-        if quote:
-            if c == "\\":
+        ch = text[i]
+        if quote == "#":
+            quote = "" if ch == "\n" else quote
+        elif quote:
+            if ch == "\\":
                 i += 2
                 continue
             if text.startswith(quote, i):
                 i += len(quote)
                 quote = ""
                 continue
-            if c == "\n" and len(quote) == 1:
+            if ch == "\n" and len(quote) == 1:
                 quote = ""
-        elif c == "#":
-            nl = text.find("\n", i)
-            i = n if nl < 0 else nl
-            continue
-        elif c in "'\"":
-            quote = text[i:i + 3] if text[i:i + 3] in ('"""', "'''") else c
+        elif ch == "#":
+            quote = "#"
+        elif ch in "'\"":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
             i += len(quote)
             continue
-        elif c in _CLOSERS:
-            stack.append(_CLOSERS[c])
-        elif c in ")]}" and stack and stack[-1] == c:
-            stack.pop()
+        elif ch in _CLOSERS:
+            stack.append(_CLOSERS[ch])
+        elif ch in ")]}":
+            if stack and stack[-1] == ch:
+                stack.pop()
+            elif cut:
+                return quote, i
         i += 1
+    return quote, -1
+
+
+def close_open(text: str) -> str:
+    """``text`` with open string literals and brackets closed, and ``pass`` after a
+    trailing block opener, so that a partial statement parses."""
+    stack: list[str] = []
+    quote, _ = scan_brackets(text, stack, cut=False)
+    quote = "" if quote == "#" else quote
     body = text + quote
     stripped = body.rstrip()
     if stripped.endswith("\\"):

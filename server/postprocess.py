@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from codeward.analyzers.source import scan_brackets
+
 from . import syntax
 
 CLOSERS = set(")]}>\"'`:;,")
@@ -98,57 +100,18 @@ def trim_suffix_overlap(completion: str, suffix: str, multiline: bool) -> str:
     return "\n".join(lines)
 
 
-OPENERS = {"(": ")", "[": "]", "{": "}"}
 PREFIX_SCAN = 4000
 """Characters of the prefix scanned for open brackets."""
-
-
-def _scan_brackets(text: str, stack: list[str], cut: bool) -> tuple[str, int]:
-    """Follow brackets outside strings and comments (Python lexing: quotes, triple quotes,
-    backslash escapes, ``#`` comments), pushing expected closers on ``stack``. Returns the
-    quote (or "#") ``text`` ends inside ("" when none) and, when ``cut``, the index of the
-    first closer that closes nothing (-1 when none; without ``cut`` such closers are
-    ignored)."""
-    quote, i, n = "", 0, len(text)
-    while i < n:
-        ch = text[i]
-        if quote == "#":
-            quote = "" if ch == "\n" else quote
-        elif quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if text.startswith(quote, i):
-                i += len(quote)
-                quote = ""
-                continue
-            if ch == "\n" and len(quote) == 1:
-                quote = ""
-        elif ch == "#":
-            quote = "#"
-        elif ch in "'\"":
-            quote = ch * 3 if text.startswith(ch * 3, i) else ch
-            i += len(quote)
-            continue
-        elif ch in OPENERS:
-            stack.append(OPENERS[ch])
-        elif ch in ")]}":
-            if stack and stack[-1] == ch:
-                stack.pop()
-            elif cut:
-                return quote, i
-        i += 1
-    return quote, -1
 
 
 def cut_unmatched_closer(completion: str, prefix: str) -> str:
     """Cut the completion at a closing bracket that closes nothing the prefix or the
     completion itself opened (inside a string or comment brackets are text: no cut)."""
     stack: list[str] = []
-    quote, _ = _scan_brackets(prefix[-PREFIX_SCAN:], stack, cut=False)
+    quote, _ = scan_brackets(prefix[-PREFIX_SCAN:], stack, cut=False)
     if quote:
         return completion
-    _, at = _scan_brackets(completion, stack, cut=True)
+    _, at = scan_brackets(completion, stack, cut=True)
     return completion if at < 0 else completion[:at]
 
 
