@@ -13,9 +13,17 @@ compares every item with what the file really contains next:
 * otherwise dismissed.
 
 Items are shown (``codeward/didShowCompletion``), accepted (``codeward/didAcceptCompletion``)
-or dismissed (``codeward/didDismissCompletion``). The simulator also appends the event rows
-it can see (completion, feedback, survival) to a JSONL log in the event store's schema, which
-``codeward finetune dataset --events`` reads. Same seed, same model: same run.
+or dismissed (``codeward/didDismissCompletion``, reason ``typed-over``). After a dismissal the
+developer types what the file really holds there, to the end of the line, a few words per
+``didChange``: the server records it as "written instead" (the chosen text against the
+dismissed suggestion). After the last point the rest of the file is typed too.
+
+The server records in its own event store (a fresh SQLite file unless ``--settings`` names
+one): completions with the features the decision was made on, feedback, survival measured
+from the real edits, written-instead and edited rows, all redacted. ``--events FILE``
+appends those rows, as the store holds them, to a JSONL log that
+``codeward finetune dataset --events`` reads. The report (``simreport``) counts per source
+and combined. Same seed, same model: same run.
 """
 
 from __future__ import annotations
@@ -25,17 +33,18 @@ import hashlib
 import json
 import logging
 import random
-import statistics
+import re
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from codeward.server.events.survival import common_prefix
 
 from .flags import option
+from .simreport import SimStats
 from .vetting import flagged_rule
 
 logger = logging.getLogger(__name__)
@@ -73,36 +82,6 @@ class SimConfig:
         for name in ("points_per_file", "candidates", "min_partial"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SimConfig.{name}={getattr(self, name)}: must be at least 1")
-
-
-@dataclass
-class SimStats:
-    requests: int = 0
-    shown: int = 0
-    accepted: int = 0
-    partial: int = 0
-    dismissed: int = 0
-    accepted_chars: int = 0
-    kept_chars: int = 0
-    insecure: int = 0
-    errors: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-
-    def report(self, label: str, model_version: str, files: int, seed: int) -> dict[str, Any]:
-        lat = sorted(self.latencies_ms)
-        return {
-            "label": label, "model_version": model_version, "files": files, "seed": seed,
-            "requests": self.requests, "shown": self.shown, "accepted": self.accepted,
-            "partial": self.partial, "dismissed": self.dismissed, "errors": self.errors,
-            "acceptance_rate": self.accepted / self.shown if self.shown else 0.0,
-            "accepted_chars": self.accepted_chars, "kept_chars": self.kept_chars,
-            "accepted_chars_per_suggestion": self.accepted_chars / self.shown if self.shown
-            else 0.0,
-            "kept_chars_per_suggestion": self.kept_chars / self.shown if self.shown else 0.0,
-            "insecure_rate": self.insecure / self.shown if self.shown else 0.0,
-            "latency_p50_ms": statistics.median(lat) if lat else 0.0,
-            "latency_p95_ms": lat[int(0.95 * (len(lat) - 1))] if lat else 0.0,
-        }
 
 
 def decide(suggestion: str, real: str, min_partial: int) -> tuple[str, int, int]:
@@ -150,17 +129,11 @@ def pick_points(text: str, n: int, rng: random.Random) -> list[int]:
 class Developer:
     """Drives one LSP session; ``type_file`` replays one file."""
 
-    def __init__(self, client: Any, cfg: SimConfig, log: Any) -> None:
-        self.client, self.cfg, self.log = client, cfg, log
+    def __init__(self, client: Any, cfg: SimConfig) -> None:
+        self.client, self.cfg = client, cfg
         self.stats = SimStats()
         self.rng = random.Random(cfg.seed)  # noqa: S311 (simulation, not crypto)
-        self.clock = 0.0
-        self.repo_hash = _h(str(Path(cfg.repo).resolve()))
         self._cursor = 0
-
-    def _emit(self, row: dict[str, Any]) -> None:
-        if self.log is not None:
-            self.log.write(json.dumps(row, sort_keys=True) + "\n")
 
     def _change(self, uri: str, version: int, at_text: str, insert: str,
                 delete_to: str | None = None) -> None:
@@ -173,7 +146,18 @@ class Developer:
             content_changes=[types.TextDocumentContentChangePartial(
                 range=types.Range(start=start, end=end), text=insert)]))
 
-    async def type_file(self, path: Path, model_version: str) -> None:
+    def _type_to(self, uri: str, version: int, typed: str, text: str, point: int,
+                 ) -> tuple[int, str]:
+        """Type ``text`` from ``len(typed)`` up to ``point``, one change per line."""
+        while len(typed) < point:
+            nl = text.find("\n", len(typed))
+            chunk = text[len(typed): point if nl < 0 or nl + 1 > point else nl + 1]
+            version += 1
+            self._change(uri, version, typed, chunk)
+            typed += chunk
+        return version, typed
+
+    async def type_file(self, path: Path) -> None:
         from lsprotocol import types
 
         text = path.read_text("utf-8")
@@ -186,19 +170,36 @@ class Developer:
         for point in points:
             if point < len(typed):
                 continue  # inside text that an accepted suggestion already wrote
-            while len(typed) < point:  # type line by line up to the point
-                nl = text.find("\n", len(typed))
-                chunk = text[len(typed): point if nl < 0 or nl + 1 > point else nl + 1]
-                version += 1
-                self._change(uri, version, typed, chunk)
-                typed += chunk
-            version = await self._complete(uri, version, typed, text, model_version)
+            version, typed = self._type_to(uri, version, typed, text, point)
+            version, dismissed = await self._complete(uri, version, typed, text)
             typed = text[: max(len(typed), self._cursor)]
+            if dismissed:
+                version, typed = self._write_instead(uri, version, typed, text)
+        self._type_to(uri, version, typed, text, len(text))  # the rest of the file
         self.client.text_document_did_close(types.DidCloseTextDocumentParams(
             text_document=types.TextDocumentIdentifier(uri=uri)))
 
+    def _write_instead(self, uri: str, version: int, typed: str, text: str,
+                       ) -> tuple[int, str]:
+        """After a dismissal the developer types what the file really holds there, to the
+        end of the line, a few words per change (what the server records as "written
+        instead")."""
+        nl = text.find("\n", len(typed))
+        end = len(text) if nl < 0 else nl + 1
+        words = re.findall(r"\s+|\w+|[^\w\s]+", text[len(typed):end])
+        while words:
+            take = self.rng.randint(1, 3)
+            chunk, words = "".join(words[:take]), words[take:]
+            version += 1
+            self._change(uri, version, typed, chunk)
+            typed += chunk
+            self.stats.written += len(chunk)
+        return version, typed
+
     async def _complete(self, uri: str, version: int, typed: str, text: str,
-                        model_version: str) -> int:
+                        ) -> tuple[int, bool]:
+        """Ask for a completion at the end of ``typed``; accept, partly accept or dismiss
+        what comes back. Returns the document version and whether it was dismissed."""
         from lsprotocol import types
 
         self._cursor = len(typed)
@@ -215,61 +216,44 @@ class Developer:
         except Exception as exc:
             self.stats.errors += 1
             logger.warning("completion request failed: %s", exc)
-            return version
+            return version, False
         latency = (time.perf_counter() - t0) * 1000
         items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
         items = [i for i in items if (i.insert_text if isinstance(i.insert_text, str)
                                       else i.insert_text.value).strip()]
         if not items:
-            return version
+            return version, False
         self.stats.latencies_ms.append(latency)
-        self.stats.shown += 1
         real = text[len(typed):]
-        self.clock += 1.0
         decisions = []
         for item in items:
             sugg = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
             data = dict(item.command.arguments[0] or {}) if item.command \
                 and item.command.arguments else {}
             decisions.append((sugg, data, decide(sugg, real, self.cfg.min_partial)))
-        if flagged_rule(decisions[0][1].get("findings") or [], ignore_status=True):
-            self.stats.insecure += 1
+        source = str(decisions[0][1].get("source") or "model")
+        insecure = bool(flagged_rule(decisions[0][1].get("findings") or [], ignore_status=True))
+        self.stats.count(source, shown=1, insecure=int(insecure))
         best = max(range(len(decisions)), key=lambda k: (decisions[k][2][0] != "dismiss",
                                                          decisions[k][2][2], -k))
         chosen = decisions[best][2][0] != "dismiss"
         for k, (sugg, data, (action, length, kept)) in enumerate(decisions):
             cid, index = str(data.get("id", "")), int(data.get("index", k))
             shown_ms = 250 + 20 * len(sugg) + self.rng.randint(0, 200)
-            self._emit({"type": "completion", "completion_id": cid, "candidate_index": index,
-                        "at": self.clock, "model_version": model_version, "language": "python",
-                        "uri_hash": _h(uri), "repo_hash": self.repo_hash,
-                        "user_hash": _h(self.cfg.user), "prefix": typed, "suffix": "",
-                        "suggestion": sugg, "action": data.get("action", "allow"),
-                        "findings": data.get("findings", []), "latency_ms": round(latency, 1),
-                        "blocked": False})
             self.client.protocol.notify(SHOW, {"id": cid, "index": index})
-            self._emit({"type": "show", "completion_id": cid, "candidate_index": index,
-                        "at": self.clock, "shown_ms": shown_ms})
             if chosen and k == best:
                 self.client.protocol.notify(ACCEPT, {"id": cid, "index": index,
-                                                     "acceptedLength": length})
-                self._emit({"type": "accept", "completion_id": cid, "candidate_index": index,
-                            "at": self.clock, "accepted_length": length, "shown_ms": shown_ms})
-                self._emit({"type": "survival", "completion_id": cid, "candidate_index": index,
-                            "at": self.clock + 30, "after_s": 30, "accepted_chars": length,
-                            "kept_chars": kept})
+                                                     "acceptedLength": length,
+                                                     "shownMs": shown_ms})
                 version = self._apply(uri, version, typed, sugg[:length], kept)
-                self.stats.accepted += 1
-                self.stats.partial += action == "partial"
-                self.stats.accepted_chars += length
-                self.stats.kept_chars += kept
-            elif not chosen:  # nothing fits: the developer dismisses what was shown
+                self.stats.count(source, accepted=1, partial=int(action == "partial"),
+                                 accepted_chars=length, kept_chars=kept)
+            elif not chosen:  # nothing fits: the developer types over what was shown
                 self.client.protocol.notify(DISMISS, {"id": cid, "index": index,
-                                                      "reason": "mismatch"})
-                self._emit({"type": "dismiss", "completion_id": cid, "candidate_index": index,
-                            "at": self.clock, "reason": "mismatch", "shown_ms": shown_ms})
-        self.stats.dismissed += not chosen
-        return version
+                                                      "reason": "typed-over",
+                                                      "shownMs": shown_ms})
+        self.stats.count(source, dismissed=int(not chosen))
+        return version, not chosen
 
     def _apply(self, uri: str, version: int, typed: str, accepted: str, kept: int) -> int:
         """Insert the accepted text; delete what is wrong in it (the developer's fix)."""
@@ -283,9 +267,6 @@ class Developer:
 
 
 async def simulate_async(cfg: SimConfig) -> dict[str, Any]:
-    from lsprotocol import types
-    from pygls.lsp.client import LanguageClient
-
     repo = Path(cfg.repo)
     files = sorted(p for p in repo.glob(cfg.files) if p.is_file())
     if cfg.max_files:
@@ -296,41 +277,85 @@ async def simulate_async(cfg: SimConfig) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "codeward.server.cli", "serve", "--log-file", str(log_file)]
     if cfg.model:
         cmd += ["--model", cfg.model]
-    options: dict[str, Any] = {"engine": {"candidates": cfg.candidates}, **cfg.settings}
-    if cfg.registry:
-        options.setdefault("model", {})["registry"] = cfg.registry
-    client = LanguageClient("codeward-simulate", "1")
-    await client.start_io(*cmd)
-    log = Path(cfg.events).open("a", encoding="utf-8") if cfg.events else None
-    try:
-        await client.initialize_async(types.InitializeParams(
-            capabilities=types.ClientCapabilities(), root_uri=repo.resolve().as_uri(),
-            initialization_options=options))
-        client.initialized(types.InitializedParams())
-        status = await wait_ready(client, cfg.request_timeout_s * 4)
-        dev = Developer(client, cfg, log)
-        model_version = str(_field(status, "model_version") or "")
-        for path in files:
-            await dev.type_file(path, model_version)
-            if not model_version:
-                status = await client.protocol.send_request_async("codeward/status", {})
-                model_version = _field(status, "model_version") or ""
-        status = await client.protocol.send_request_async("codeward/status", {})
-        model_version = _field(status, "model_version") or model_version
-        await client.shutdown_async(None)
-        client.exit(None)
-    finally:
-        if log is not None:
-            log.close()
-        server = getattr(client, "_server", None)
-        if server is not None and server.returncode is None:
-            server.terminate()  # an error above left the server running
-        await client.stop()
+    with tempfile.TemporaryDirectory(prefix="codeward-simulate-") as tmp:
+        options, store_url = server_options(cfg, Path(tmp) / "events.db")
+        started = time.time()
+        dev, model_version = await _session(cfg, cmd, options, files)
+        exported = export_events(store_url, cfg.events, started) if cfg.events else 0
     report = dev.stats.report(cfg.label or f"model {model_version}", model_version, len(files),
                               cfg.seed)
     report["config"] = {k: v for k, v in asdict(cfg).items() if k != "settings"}
     report["server_log"] = str(log_file)
+    report["events_exported"] = exported
     return report
+
+
+def server_options(cfg: SimConfig, db: Path) -> tuple[dict[str, Any], str]:
+    """initializationOptions for the simulated server, and the event store it records in:
+    the one ``cfg.settings`` names, else a fresh SQLite file ``db``."""
+    options: dict[str, Any] = {"engine": {"candidates": cfg.candidates}, **cfg.settings}
+    if cfg.registry:
+        options.setdefault("model", {})["registry"] = cfg.registry
+    events = dict(options.get("events") or {})
+    store = events.get("store")
+    store = {"url": store} if isinstance(store, str) else dict(store or {})
+    store.setdefault("url", f"sqlite:///{db}")
+    events.update(store=store, enabled=True)
+    events.setdefault("user", cfg.user)
+    options["events"] = events
+    return options, str(store["url"])
+
+
+async def _session(cfg: SimConfig, cmd: list[str], options: dict[str, Any],
+                   files: list[Path]) -> tuple[Developer, str]:
+    """One LSP session of the server typing every file; returns the developer (its counts)
+    and the served model version."""
+    from lsprotocol import types
+    from pygls.lsp.client import LanguageClient
+
+    client = LanguageClient("codeward-simulate", "1")
+    await client.start_io(*cmd)
+    try:
+        await client.initialize_async(types.InitializeParams(
+            capabilities=types.ClientCapabilities(), root_uri=Path(cfg.repo).resolve().as_uri(),
+            initialization_options=options))
+        client.initialized(types.InitializedParams())
+        status = await wait_ready(client, cfg.request_timeout_s * 4)
+        dev = Developer(client, cfg)
+        model_version = str(_field(status, "model_version") or "")
+        for path in files:
+            await dev.type_file(path)
+        status = await client.protocol.send_request_async("codeward/status", {})
+        model_version = str(_field(status, "model_version") or model_version)
+        await client.shutdown_async(None)
+        client.exit(None)
+    finally:
+        server = getattr(client, "_server", None)
+        if server is not None and server.returncode is None:
+            try:  # the exit above lets it write its last events; an error left it running
+                await asyncio.wait_for(server.wait(), 30)
+            except TimeoutError:
+                server.terminate()
+        await client.stop()
+    return dev, model_version
+
+
+def export_events(store_url: str, out: str, since: float) -> int:
+    """Append the rows the server recorded since ``since`` (completions with the decision's
+    features, feedback, survival, written-instead; redacted like every event) to ``out``."""
+    from codeward.server.events.store import open_store
+
+    store = open_store(store_url)
+    n = 0
+    try:
+        with Path(out).open("a", encoding="utf-8") as fh:
+            for row in store.iter_events(since=since):
+                row.pop("seq", None)
+                fh.write(json.dumps(row, sort_keys=True) + "\n")
+                n += 1
+    finally:
+        store.close()
+    return n
 
 
 async def wait_ready(client: Any, timeout_s: float) -> Any:

@@ -94,6 +94,9 @@ class EventSettings:
     """Extra regular expressions whose matches are redacted as ``<redacted:custom>``."""
     tick_s: float = bounded(1.0, 0.01, 60.0)
     """How often survival checkpoints are checked."""
+    written_window_s: float = bounded(60.0, 0.05, 3600.0)
+    """After a completion that was not accepted, what the developer writes at its place is
+    recorded (redacted) until the line or block is complete, or for at most this long."""
 
     def validate(self) -> list[str]:
         errors = []

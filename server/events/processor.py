@@ -37,6 +37,7 @@ from .config import EventSettings
 from .ids import Hasher
 from .redact import Redactor, window_after, window_before
 from .survival import Tracker, edit_region, expected_after_accept, locate
+from .written import Watch, Watches, edited_row, move
 
 if TYPE_CHECKING:
     from codeward.server.completion import CompletionEvent
@@ -56,6 +57,8 @@ class _Meta:
     doc: str | None = None
     texts: dict[int, str] = field(default_factory=dict)
     common: dict[str, Any] = field(default_factory=dict)
+    redactor: Redactor | None = None
+    prefix_chars: int = 0
     shown: set[int] = field(default_factory=set)
     dismissed: set[int] = field(default_factory=set)
     accepted: dict[int, int] = field(default_factory=dict)
@@ -75,6 +78,7 @@ class Processor:
         self.offered: dict[str, str] = {}
         """uri -> the last completion offered there, until the document's next change."""
         self._projects: dict[str, tuple[EventSettings, Redactor]] = {}
+        self.watches = Watches(cfg.written_window_s, self.counts)
 
     def warm(self) -> None:
         Redactor.plugins()
@@ -86,8 +90,12 @@ class Processor:
         if kind == "feedback":
             return self._feedback(msg[1], msg[2], msg[3])
         if kind == "change":
-            self._change(msg[1], msg[2])
-            return self._infer_accept(msg[1], msg[2], msg[3])
+            rows = self._change(msg[1], msg[2], msg[3])
+            accepted = self._infer_accept(msg[1], msg[2], msg[3])
+            if accepted:  # the change was the acceptance: nothing was written instead
+                cid = accepted[0]["completion_id"]
+                rows = [r for r in rows if r.get("completion_id") != cid]
+            return rows + accepted
         if kind == "warm":
             self.warm()
             return []
@@ -139,9 +147,14 @@ class Processor:
                 "gate": dict(getattr(cand, "gate", {}) or {}),
                 "provenance": _provenance(getattr(cand, "provenance", None), self.hasher),
             })
+        texts = {c.index: c.text for c in result.candidates}
         self._remember(result.id, _Meta(
-            recorded=True, uri=req.uri, offset=req.offset, doc=req.text,
-            texts={c.index: c.text for c in result.candidates}, common=common))
+            recorded=True, uri=req.uri, offset=req.offset, doc=req.text, texts=texts,
+            common=common, redactor=redactor, prefix_chars=cfg.prefix_chars))
+        self.watches.start(Watch(
+            result.id, req.uri, [req.offset, req.offset], at, 0, result.multiline, common,
+            redactor, cfg.prefix_chars, cfg.suffix_chars, texts), req.text,
+            self.texts.get(req.uri))
         self.texts.setdefault(req.uri, req.text)
         if result.candidates:
             self.offered[req.uri] = result.id
@@ -222,6 +235,7 @@ class Processor:
             if length <= meta.accepted.get(index, -1):
                 return self._duplicate(kind, cid)
             meta.accepted[index] = length
+            self.watches.cancel(cid)
             row.update(accepted_length=length, partial=length < len(text))
             self._track(cid, index, meta, text[:length], at)
         self.counts[kind] += 1
@@ -243,33 +257,45 @@ class Processor:
         pos = locate(base, accepted, meta.offset)
         if pos is None:  # the edit inserting it has not arrived yet: expect it
             expected = expected_after_accept(base, meta.offset, accepted)
-            self._change(meta.uri, expected)
+            self._change(meta.uri, expected, at)
             pos = meta.offset
         self.trackers[(cid, index)] = Tracker(
             cid, index, meta.uri, accepted, at, runs=[[pos, pos + len(accepted)]],
-            meta=dict(meta.common))
+            meta=dict(meta.common), span=[pos, pos + len(accepted)],
+            redactor=meta.redactor, original=meta.texts.get(index, accepted),
+            prefix_chars=meta.prefix_chars)
 
-    def _change(self, uri: str, text: str) -> None:
+    def _change(self, uri: str, text: str, at: float) -> list[dict[str, Any]]:
         old = self.texts.get(uri)
         if old is None:  # first sight: keep it (in memory only) unless the file is excluded
             if not is_excluded(_path(uri), self.exclude):
                 self.texts[uri] = text
-            return
+            return []
         self.texts[uri] = text
-        if old is text:
-            return
+        if old is text or old == text:
+            return []
         trackers = [t for t in self.trackers.values() if t.uri == uri]
         if trackers:
             region = edit_region(old, text)
             for t in trackers:
                 t.apply(*region)
+                if t.span is not None:
+                    move(t.span, old, text, grow_at_start=False)
+        return self.watches.change(uri, old, text, at)
 
-    def _row(self, t: Tracker, at: float, after_s: float, checkpoint: str, final: bool
-             ) -> dict[str, Any]:
-        return {"type": "survival", "event_id": uuid.uuid4().hex, **t.meta,
-                "completion_id": t.completion_id, "candidate_index": t.candidate_index,
-                "at": at, "after_s": after_s, "checkpoint": checkpoint,
-                "accepted_chars": len(t.accepted), "kept_chars": t.kept, "final": final}
+    def _rows(self, t: Tracker, at: float, after_s: float, checkpoint: str, final: bool
+              ) -> list[dict[str, Any]]:
+        """The survival row; at the final one also the ``edited`` row when the accepted
+        lines now read differently."""
+        rows = [{"type": "survival", "event_id": uuid.uuid4().hex, **t.meta,
+                 "completion_id": t.completion_id, "candidate_index": t.candidate_index,
+                 "at": at, "after_s": after_s, "checkpoint": checkpoint,
+                 "accepted_chars": len(t.accepted), "kept_chars": t.kept, "final": final}]
+        edited = edited_row(t, self.texts.get(t.uri, ""), at) if final else None
+        if edited is not None:
+            self.counts["edited"] += 1
+            rows.append(edited)
+        return rows
 
     def tick(self, now: float) -> list[dict[str, Any]]:
         rows = []
@@ -279,24 +305,27 @@ class Processor:
                 cp = cps[t.next_checkpoint]
                 t.next_checkpoint += 1
                 final = t.next_checkpoint == len(cps)
-                rows.append(self._row(t, now, cp, f"{cp:g}s", final))
+                rows.extend(self._rows(t, now, cp, f"{cp:g}s", final))
                 if final:
                     del self.trackers[key]
-        return rows
+        return rows + self.watches.tick(now, self.texts)
 
     def _close(self, uri: str, now: float) -> list[dict[str, Any]]:
         rows = self.tick(now)
         for key, t in list(self.trackers.items()):
             if t.uri == uri:
-                rows.append(self._row(t, now, round(now - t.accepted_at, 3), "close", True))
+                rows.extend(self._rows(t, now, round(now - t.accepted_at, 3), "close", True))
                 del self.trackers[key]
+        rows.extend(self.watches.close(uri, self.texts.get(uri, ""), now))
         self.texts.pop(uri, None)
         return rows
 
     def finish(self, now: float) -> list[dict[str, Any]]:
-        """At shutdown: a final survival row for every acceptance still tracked."""
+        """At shutdown: a final survival row for every acceptance still tracked, and the
+        written-instead rows of the watches still open."""
         rows = self.tick(now)
-        for uri in {t.uri for t in self.trackers.values()}:
+        for uri in {t.uri for t in self.trackers.values()} | {w.uri for w in
+                                                                 self.watches.open.values()}:
             rows.extend(self._close(uri, now))
         return rows
 

@@ -11,6 +11,7 @@ count. Accepted-then-deleted shows as ``kept == 0``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def common_prefix(a: str, b: str) -> int:
@@ -45,6 +46,13 @@ class Tracker:
     runs: list[list[int]] = field(default_factory=list)
     next_checkpoint: int = 0
     meta: dict[str, object] = field(default_factory=dict)
+    span: list[int] | None = None
+    """``[start, end)`` of the accepted text and whatever was typed into or right after it
+    (``written.move``): what ``written.edited_row`` reads at the final measurement."""
+    redactor: Any = None
+    original: str = ""
+    """The whole candidate (of which ``accepted`` may be a part)."""
+    prefix_chars: int = 0
 
     @property
     def kept(self) -> int:

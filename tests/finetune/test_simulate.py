@@ -43,9 +43,23 @@ def test_simulate_real_server_seeded(tmp_path, tiny_model_dir):
     assert {k: a[k] for k in keys} == {k: b[k] for k in keys}  # seeded: reproducible
     assert a["errors"] == 0 and a["shown"] >= 3 and a["accepted"] >= 2
     assert a["model_version"] == "1" and 0 < a["acceptance_rate"] <= 1
+    assert a["dismissed"] >= 1 and a["written_chars"] > 0
+    by = a["by_source"]
+    assert sum(by[s]["shown"] for s in by) == a["shown"]
+    assert sum(by[s]["kept_chars"] for s in by) == a["kept_chars"]
+    assert a["shown_per_position"] == a["shown"] / a["requests"]
+    assert a["kept_chars_per_position"] == a["kept_chars"] / a["requests"]
+    # the rows are the server's own (its event store), "written instead" among them
     rows = list(iter_events(str(tmp_path / "events-a.jsonl")))
+    assert len(rows) == a["events_exported"]
     kinds = {r["type"] for r in rows}
-    assert {"completion", "show", "accept", "survival"} <= kinds
+    assert {"completion", "show", "accept", "dismiss", "survival", "written"} <= kinds
+    dismissed = {r["completion_id"] for r in rows if r["type"] == "dismiss"}
+    written = [r for r in rows if r["type"] == "written"]
+    assert {r["completion_id"] for r in written} <= dismissed
+    assert all(r["text"].strip() and r["text"] in body + (repo / "other.py").read_text()
+               for r in written)
+    assert all("gate" in r for r in rows if r["type"] == "completion")
     splits, report = build(rows, DatasetConfig(heldout_fraction=0.0, vet=False))
     assert sum(r["label"] for r in splits["unpaired"]) == a["accepted"]
     html = simreport.write_html(reports, tmp_path / "plot.html").read_text()
