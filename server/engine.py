@@ -72,11 +72,11 @@ class EngineStats:
 
 
 def _resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import ctranslate2
+    """cpu, or cuda once cuBLAS 12 is loaded (the ``cuda`` extra's wheel); CudaUnavailable
+    (a ModelError) says why ``cuda`` cannot work; ``auto`` falls back to the CPU."""
+    from .cuda_libs import resolve_device
 
-    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    return resolve_device(device)
 
 
 class Engine:
