@@ -115,7 +115,8 @@ def register(sub: Any, model_sub: Any) -> None:
     p.add_argument("--dataset", required=True, metavar="DIR",
                    help="folder written by 'finetune dataset'")
     p.add_argument("--out", required=True, metavar="DIR", help="merged checkpoint goes to "
-                                                               "OUT/hf")
+                                                               "OUT/hf, the adapter to "
+                                                               "OUT/adapter")
     p.add_argument("--convert", action="store_true", help="also convert to OUT/model")
     add_config_arguments(p, TrainConfig, "train_")
     _command(p, cmd_train, TORCH_STACK)
@@ -185,14 +186,60 @@ def _register_model(model_sub: Any) -> None:
     p.add_argument("--version", default=None, help="version name (default: the next vN)")
     p.add_argument("--promote", action="store_true", help="make it current")
     _command(p, cmd_model_register)
-    p = model_sub.add_parser("promote", help="make a registered version current")
+    p = model_sub.add_parser(
+        "promote", help="make a registered version current (here, or on a vLLM server)",
+        description="Without --to: switch the registry's pointer (running codeward serve "
+        "picks it up). With --to URL: load the version's LoRA adapter into the vLLM server "
+        "at URL (--to or --server) under --name, which language servers with backend = "
+        "\"openai\" ask for.")
     p.add_argument("version", help="a version of 'codeward model list'")
     _registry(p)
+    _remote_arguments(p)
+    p.add_argument("--force", action="store_true",
+                   help="with --to: also a version the promotion gate refused")
     _command(p, cmd_model_promote)
     p = model_sub.add_parser("rollback", help="go back to the previously promoted version")
-    p.add_argument("--to", default=None, help="this version instead of the previous one")
+    p.add_argument("--to", dest="to_version", default=None, metavar="VERSION",
+                   help="this version instead of the previous one")
     _registry(p)
+    _remote_arguments(p)
     _command(p, cmd_model_rollback)
+    p = model_sub.add_parser(
+        "export", help="write a version's merged checkpoint and LoRA adapter for a remote "
+                       "engine", description="DIR/merged (Hugging Face checkpoint), "
+        "DIR/adapter (PEFT LoRA on the --against version's checkpoint; adapters of the "
+        "versions in between are joined exactly) and DIR/codeward-export.json (lineage, FIM "
+        "format, checksums).")
+    p.add_argument("version", help="a version of 'codeward model list'")
+    p.add_argument("--to", required=True, metavar="DIR", help="a new folder")
+    p.add_argument("--against", default=None, metavar="VERSION",
+                   help="the adapter applies on this version's checkpoint (default: the "
+                        "version's base version)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--merged-only", action="store_true", help="only the merged checkpoint")
+    what.add_argument("--adapter-only", action="store_true", help="only the adapter")
+    _registry(p)
+    _command(p, cmd_model_export)
+
+
+def _remote_arguments(p: argparse.ArgumentParser) -> None:
+    from .remote_promote import Target
+
+    names = ["--server", "--to"] if p.prog.endswith("promote") else ["--server"]
+    p.add_argument(*names, dest="url", default="", metavar="URL",
+                   help="a vLLM server (started with --enable-lora and "
+                        "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True): load the adapter there")
+    p.add_argument("--name", default=Target.name, help="the adapter name the language servers "
+                   f"ask for (engine model setting; default: {Target.name})")
+    p.add_argument("--base", default="", metavar="VERSION",
+                   help="the version the server serves as its base model (default: the one "
+                        "recorded at the last promotion to URL, else the version's base)")
+    p.add_argument("--server-path", default="", metavar="PATH",
+                   help="where the server sees the exported adapter ({version} is replaced; "
+                        "default: the local export path)")
+    p.add_argument("--api-key-env", default=Target.api_key_env, metavar="VAR",
+                   help="environment variable holding the server's API key (default: "
+                        f"{Target.api_key_env})")
 
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:
@@ -278,9 +325,26 @@ def cmd_model_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _target(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .remote_promote import Target
+
+    return Target(url=args.url, name=args.name, base=args.base, server_path=args.server_path,
+                  api_key_env=args.api_key_env)
+
+
 def cmd_model_promote(args: argparse.Namespace) -> int:
     from . import registry as reg
 
+    if args.url:
+        from .remote_promote import promote_remote
+
+        gate = reg.load_version(args.registry or None, args.version).metrics.get("passed")
+        if gate is False and not args.force:
+            raise RegistryError(f"the promotion gate refused {args.version}; pass --force to "
+                                "load it anyway")
+        done = promote_remote(args.registry or None, args.version, _target(args))
+        print(json.dumps(done, indent=2))
+        return 0
     reg.promote(args.registry or None, args.version, reason="manual")
     print(f"promoted {args.version}")
     return 0
@@ -289,8 +353,24 @@ def cmd_model_promote(args: argparse.Namespace) -> int:
 def cmd_model_rollback(args: argparse.Namespace) -> int:
     from . import registry as reg
 
-    version = reg.rollback(args.registry or None, args.to)
+    if args.url:
+        from .remote_promote import rollback_remote
+
+        print(json.dumps(rollback_remote(args.registry or None, _target(args),
+                                         args.to_version), indent=2))
+        return 0
+    version = reg.rollback(args.registry or None, args.to_version)
     print(f"rolled back to {version}")
+    return 0
+
+
+def cmd_model_export(args: argparse.Namespace) -> int:
+    from .export import export
+
+    data = export(args.registry or None, args.version, Path(args.to), against=args.against,
+                  merged=not args.adapter_only, adapter=not args.merged_only)
+    print(json.dumps({k: data.get(k) for k in ("version", "base_version", "merged",
+                                               "adapter")}, indent=2))
     return 0
 
 
@@ -329,7 +409,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
     cfg = config_from_args(TrainConfig, args, "train_")
-    result = train(Path(args.hf), Path(args.dataset), Path(args.out) / "hf", cfg)
+    result = train(Path(args.hf), Path(args.dataset), Path(args.out) / "hf", cfg,
+                   adapter_dir=Path(args.out) / "adapter")
     if args.convert:
         from .convert import convert
 

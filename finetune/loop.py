@@ -86,7 +86,7 @@ def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
     say(f"[2/5] training on {base} ({base_hf})")
     t = time.perf_counter()
     try:
-        trained = train(base_hf, ds_dir, work / "hf", cfg.train)
+        trained = train(base_hf, ds_dir, work / "hf", cfg.train, adapter_dir=work / "adapter")
     except NotEnoughData as exc:
         say(f"skipped: {exc}")
         _save_state(cfg, last_at, len(events), None, "skipped")
@@ -117,6 +117,7 @@ def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
     say(f"[5/5] registering {version}")
     reg.add_version(cfg.registry, work / "model", hf_dir=work / "hf", version=version,
                     base_version=base, move=True, metrics=gate.to_dict(),
+                    adapter_dir=work / "adapter",
                     dataset={"id": result["dataset_id"], "path": str(ds_dir),
                              "source": redact_url(source), "events": len(events),
                              "method": trained.method})

@@ -82,8 +82,10 @@ def _checksums(model_dir: Path) -> dict[str, str]:
 def add_version(registry: RegistryPath, model_dir: Path, *,
                 hf_dir: Path | None = None, version: str | None = None, base_version: str = "",
                 dataset: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
-                move: bool = False, note: str = "") -> Version:
-    """Copy (or move) a converted model (and its HF checkpoint) into the registry."""
+                move: bool = False, note: str = "", adapter_dir: Path | None = None) -> Version:
+    """Copy (or move) a converted model (and its HF checkpoint, and the LoRA adapter it was
+    merged from: ``adapter_dir``, trained on ``base_version``'s checkpoint) into the
+    registry."""
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
     verify_files(model_dir, manifest)
@@ -104,10 +106,17 @@ def add_version(registry: RegistryPath, model_dir: Path, *,
         place = shutil.move if move else shutil.copytree
         if hf_dir is not None and Path(hf_dir).is_dir():
             place(str(hf_dir), str(staging / "hf"))
+        adapter: dict[str, str] = {}
+        if adapter_dir is not None and Path(adapter_dir).is_dir():
+            if not base_version:
+                raise RegistryError(f"{adapter_dir}: a LoRA adapter needs the base version it "
+                                    "was trained on (base_version)")
+            place(str(adapter_dir), str(staging / "adapter"))
+            adapter = _checksums(staging / "adapter")
         info = Version(version=version, created=datetime.now(UTC).isoformat(timespec="seconds"),
                        base_version=base_version, dataset=dataset or {}, metrics=metrics or {},
                        checksums=_checksums(staging / "model"),
-                       manifest=json.loads(manifest.to_json()), note=note)
+                       manifest=json.loads(manifest.to_json()), note=note, adapter=adapter)
         (staging / "version.json").write_text(json.dumps(asdict(info), indent=2, sort_keys=True)
                                               + "\n", "utf-8")
         staging.rename(dest)

@@ -8,6 +8,7 @@ overrides)::
     REGISTRY/
       versions/<version>/model/      converted CTranslate2 model (codeward.json manifest)
       versions/<version>/hf/         the Hugging Face checkpoint it was converted from
+      versions/<version>/adapter/    the LoRA adapter (on the base version's checkpoint), if any
       versions/<version>/version.json  lineage (base version, dataset), metrics, checksums
       CURRENT                        {"version": ...}: written to a temp file + os.replace
       history.jsonl                  every promotion and rollback, oldest first
@@ -51,6 +52,9 @@ class Version:
     """sha256 of every file of ``model/``, checked again at promotion."""
     manifest: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    adapter: dict[str, str] = field(default_factory=dict)
+    """sha256 of every file of ``adapter/`` (the LoRA adapter trained on the base version's
+    checkpoint, before it was merged); empty when the version keeps none."""
 
 
 def default_root() -> Path:

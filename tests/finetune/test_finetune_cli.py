@@ -20,7 +20,8 @@ from codeward.finetune.train_base import PretrainConfig
 from codeward.server.cli import build_parser, main
 
 COMMANDS = [["model", "train-base"], ["model", "convert"], ["model", "list"],
-            ["model", "register"], ["model", "promote"], ["model", "rollback"], ["eval"],
+            ["model", "register"], ["model", "promote"], ["model", "rollback"],
+            ["model", "export"], ["eval"],
             ["simulate"], *[["finetune", c] for c in ("dataset", "train", "evaluate", "run",
                                                        "schedule")]]
 
