@@ -121,7 +121,13 @@ class Backend:
         try:
             model_dir = models.resolve_model_dir(self.model_override or settings.model.path,
                                                  settings.model.registry)
-            self.host.load(model_dir)
+            if settings.engine.backend == "openai":
+                from .remote import start_remote
+
+                start_remote(self.host, model_dir, settings.engine,
+                             lambda message: show(message, "warning"))
+            else:
+                self.host.load(model_dir)
             models.start_watch(self, settings)
         except Exception as exc:
             self.model_error = str(exc)
@@ -188,6 +194,7 @@ class Backend:
             "model_error": self.model_error or (self.host.error if self.host else ""),
             "loading": bool(self.loading and not self.loading.done()),
             "engine": engine.stats.as_dict() if engine else {},
+            "remote": self.host.remote.status() if self.host and self.host.remote else None,
             "analyzers": self.pipeline.status() if self.pipeline else {},
             "busy_rejections": self.service.busy_rejections if self.service else 0,
             "events": {**self.recorder.stats(),

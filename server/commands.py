@@ -58,6 +58,7 @@ def needs_extra(what: str, exc: BaseException) -> str:
 BUILTINS = {
     "license-index": "codeward.analyzers.cli:register",
     "events": "codeward.server.events.cli:register",
+    "engine": "codeward.server.engine_cli:register",
     "report": "codeward.server.report.cli:register",
     "index": "codeward.server.index.cli:register",
     "finetune": "codeward.finetune.cli:register",

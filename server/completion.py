@@ -24,7 +24,8 @@ from typing import Any
 from codeward.analyzers.contract import Action, VetContext, Vetter, strictest
 
 from . import context, postprocess
-from .engine import Engine, EngineHost, GenerationRequest, GenerationResult
+from .engine import EngineHost
+from .engine_api import CancelOrStale, CompletionEngine, GenerationRequest, GenerationResult
 from .index import ProjectIndex, Provenance
 from .index import complete as complete_mod
 from .index.policy import license_finding
@@ -126,7 +127,7 @@ def _vet(pipeline: Vetter, req: CompletionRequest, text: str) -> Candidate:
                      statuses=dict(result.statuses), raw=text)
 
 
-def run_completion(engine: Engine | None, pipeline: Vetter, req: CompletionRequest,
+def run_completion(engine: CompletionEngine | None, pipeline: Vetter, req: CompletionRequest,
                    cancel: threading.Event, completion_id: str,
                    index: ProjectIndex | None = None) -> CompletionResult:
     """Index copies and model text, gated and combined, cleaned, vetted. Runs in a worker
@@ -149,6 +150,10 @@ def run_completion(engine: Engine | None, pipeline: Vetter, req: CompletionReque
     generated: list[tuple[complete_mod.Choice, Any]] = []
     if engine is not None and complete_mod.needs_model(copies, s):
         gen = _generate(engine, req, multiline, cancel, result)
+        if gen.unavailable and engine.fallback is not None:  # a remote server failed
+            engine = engine.fallback
+            result.model = engine.label
+            gen = _generate(engine, req, multiline, cancel, result)
         result.prompt_tokens, result.steps = gen.prompt_tokens, gen.steps
         result.generation_ms = gen.elapsed_ms
         if gen.cancelled:
@@ -178,7 +183,7 @@ def run_completion(engine: Engine | None, pipeline: Vetter, req: CompletionReque
     return result
 
 
-def _generate(engine: Engine, req: CompletionRequest, multiline: bool,
+def _generate(engine: CompletionEngine, req: CompletionRequest, multiline: bool,
               cancel: threading.Event, result: CompletionResult) -> GenerationResult:
     """Build the prompt (its time goes to ``result.prompt_ms``) and generate."""
     s = req.settings
@@ -385,7 +390,7 @@ class CompletionService:
                 return CompletionResult(id=cid, uri=req.uri, version=req.version,
                                         model=label, reason="busy")
             self._pending += 1
-        cancel = threading.Event()
+        cancel = CancelOrStale(is_current)
 
         def job() -> CompletionResult:
             if cancel.is_set() or not is_current():
@@ -402,7 +407,7 @@ class CompletionService:
         finally:
             with self._lock:
                 self._pending -= 1
-        if not is_current() and result.reason not in ("stale", "cancelled"):
+        if not is_current() and result.reason != "stale":  # "cancelled" here: it went stale
             result.candidates, result.reason = [], "stale"
         result.latency_ms = (time.perf_counter() - start) * 1000
         self.remember(req, result)

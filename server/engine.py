@@ -13,62 +13,31 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .fim import FimFamily, get_family, with_template
-from .manifest import Manifest, ModelError, read_manifest, verify_files
+from .engine_api import (
+    MIN_STATIC_TOKENS,
+    CompletionEngine,
+    EngineStats,
+    GenerationRequest,
+    GenerationResult,
+    PromptModel,
+)
+from .manifest import ModelError
 from .settings import EngineSettings
+
+if TYPE_CHECKING:
+    from .remote import RemoteEngine
+
+__all__ = ["MIN_STATIC_TOKENS", "CompletionEngine", "Engine", "EngineHost", "EngineStats",
+           "GenerationRequest", "GenerationResult", "PromptModel"]
 
 logger = logging.getLogger(__name__)
 
 # Debugging aid: sleep this long at every decoding step, to emulate a large model on slow
 # hardware (used by the cancellation and stale-version tests). Off unless set.
 STEP_DELAY_ENV = "CODEWARD_DEBUG_STEP_DELAY_MS"
-MIN_STATIC_TOKENS = 64
-"""A shorter prompt head is not worth a cache entry."""
-
-
-@dataclass
-class GenerationRequest:
-    prompt: str
-    max_new_tokens: int
-    single_line: bool = False
-    candidates: int = 1
-    stop_when: Callable[[str], bool] | None = None
-    """Checked on the decoded text each time a line ends; True stops that candidate."""
-    static_chars: int = 0
-    """Head of ``prompt`` whose model state may be cached across requests (0 = none)."""
-
-
-@dataclass
-class GenerationResult:
-    texts: list[str]
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    steps: int = 0
-    cancelled: bool = False
-    elapsed_ms: float = 0.0
-    model: str = ""
-    logprobs: list[list[float]] = field(default_factory=list)
-    """Per text, the log-probability of each generated token (the confidence gate's input)."""
-
-
-@dataclass
-class EngineStats:
-    requests: int = 0
-    steps: int = 0
-    cancelled: int = 0
-    last_steps: int = 0
-    last_cancelled_steps: int = -1
-    cache_resets: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def as_dict(self) -> dict[str, int]:
-        return {"requests": self.requests, "steps": self.steps, "cancelled": self.cancelled,
-                "last_steps": self.last_steps, "last_cancelled_steps": self.last_cancelled_steps,
-                "cache_resets": self.cache_resets}
 
 
 def _resolve_device(device: str) -> str:
@@ -79,24 +48,16 @@ def _resolve_device(device: str) -> str:
     return resolve_device(device)
 
 
-class Engine:
+class Engine(PromptModel):
     """A loaded model: tokenizer, FIM family and CTranslate2 generator."""
+
+    fallback: CompletionEngine | None = None
+    """The local engine is the last resort: nothing to fall back to."""
 
     def __init__(self, model_dir: Path, settings: EngineSettings, *, verify: bool = True) -> None:
         import ctranslate2
-        from tokenizers import Tokenizer
 
-        self.model_dir = Path(model_dir)
-        self.manifest: Manifest = read_manifest(self.model_dir)
-        if verify:
-            verify_files(self.model_dir, self.manifest)
-        self.family: FimFamily = get_family(self.manifest.family)
-        # the model may declare its own order of the family's tokens (e.g. suffix first)
-        self.family = with_template(self.family, self.manifest.fim_template)
-        try:
-            self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        except Exception as exc:
-            raise ModelError(f"{self.model_dir}: tokenizer.json cannot be loaded ({exc})") from exc
+        super().__init__(model_dir, verify="all" if verify else "none")
         device = _resolve_device(settings.device)
         compute_type = settings.compute_type if device == "cpu" or settings.compute_type != "int8" \
             else "int8_float16"
@@ -112,13 +73,10 @@ class Engine:
         self._cache_lock = threading.Lock()
         self._cached_heads: set[int] = set()
         vocab = self.tokenizer.get_vocab(with_added_tokens=True)
-        self.end_tokens = [t for t in (*self.manifest.stop_tokens, *self.family.stop_tokens)
-                           if t in vocab]
-        self.end_tokens = list(dict.fromkeys(self.end_tokens))
+        self.end_tokens = [t for t in self.stop_strings() if t in vocab]
         self.newline_ids = self._newline_ids()
         self.stats = EngineStats()
         self.step_delay = float(os.environ.get(STEP_DELAY_ENV, "0") or 0) / 1000
-        self.label = f"{self.manifest.name}@{self.manifest.version}"
         logger.info("model %s loaded from %s (%s, %s, %d newline tokens)", self.label,
                     self.model_dir, device, compute_type, len(self.newline_ids))
 
@@ -132,25 +90,6 @@ class Engine:
     def _newline_ids(self) -> frozenset[int]:
         size = self.tokenizer.get_vocab_size(with_added_tokens=True)
         return frozenset(i for i in range(size) if "\n" in self.tokenizer.decode([i]))
-
-    # -- tokens ---------------------------------------------------------------------------
-
-    def encode(self, text: str) -> list[str]:
-        return self.tokenizer.encode(text, add_special_tokens=True).tokens
-
-    def split_static(self, text: str, static_chars: int) -> tuple[list[str], list[str]]:
-        """Tokens of ``text`` split into a cacheable head (the tokens that end within the
-        first ``static_chars`` characters) and the rest."""
-        enc = self.tokenizer.encode(text, add_special_tokens=True)
-        k = 0
-        if static_chars > 0:
-            for _, end in enc.offsets:
-                if end > static_chars:
-                    break
-                k += 1
-        if k < MIN_STATIC_TOKENS or k == len(enc.tokens):
-            return [], enc.tokens
-        return enc.tokens[:k], enc.tokens[k:]
 
     def _generator_for(self, head: list[str]):  # type: ignore[no-untyped-def]
         """The generator to use; a fresh one when the prompt-head cache is full (CTranslate2
@@ -169,43 +108,6 @@ class Engine:
                     self.stats.cache_resets += 1
                 self._cached_heads.add(key)
             return self.generator
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
-
-    def tail_within(self, text: str, budget: int) -> str:
-        """The longest tail of ``text`` within ``budget`` tokens, starting at a line start
-        when that loses less than a line."""
-        if budget <= 0 or not text:
-            return ""
-        window = text[-budget * 8:]
-        enc = self.tokenizer.encode(window, add_special_tokens=False)
-        if len(enc.ids) <= budget and len(window) == len(text):
-            return text
-        start = enc.offsets[max(0, len(enc.ids) - budget)][0]
-        if len(enc.ids) <= budget:
-            start = 0
-        cut = window[start:]
-        newline = cut.find("\n")
-        if 0 <= newline < 200 and newline + 1 < len(cut):
-            cut = cut[newline + 1:]
-        return cut
-
-    def head_within(self, text: str, budget: int) -> str:
-        """The longest head of ``text`` within ``budget`` tokens, ending at a line end when
-        that loses less than a line."""
-        if budget <= 0 or not text:
-            return ""
-        window = text[: budget * 8]
-        enc = self.tokenizer.encode(window, add_special_tokens=False)
-        if len(enc.ids) <= budget:
-            return window
-        end = enc.offsets[budget - 1][1]
-        cut = window[:end]
-        newline = cut.rfind("\n")
-        if newline > 0 and len(cut) - newline < 200:
-            cut = cut[: newline + 1]
-        return cut
 
     # -- generation -----------------------------------------------------------------------
 
@@ -270,13 +172,7 @@ class Engine:
             for i, _ in enumerate(results):
                 texts.append(self.tokenizer.decode(collected[offset + i], skip_special_tokens=True))
         was_cancelled = cancel.is_set()
-        with self.stats.lock:
-            self.stats.requests += 1
-            self.stats.steps += steps
-            self.stats.last_steps = steps
-            if was_cancelled:
-                self.stats.cancelled += 1
-                self.stats.last_cancelled_steps = steps
+        self.stats.count(steps, was_cancelled)
         return GenerationResult(
             texts=[] if was_cancelled else texts, prompt_tokens=len(head) + len(prompt),
             steps=steps, cached_tokens=len(head),
@@ -304,11 +200,16 @@ class _Shift:
 
 
 class EngineHost:
-    """Holds the engine now serving; ``swap`` replaces it atomically after a full load."""
+    """Holds the engine now serving; ``swap`` replaces it atomically after a full load.
+
+    With a remote backend (``engine.backend = "openai"``) the host holds both: ``engine``
+    is the remote client while its circuit breaker lets requests through, else its
+    fallback (the local engine, or None)."""
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
         self._engine: Engine | None = None
+        self.remote: RemoteEngine | None = None
         self._lock = threading.Lock()
         self.error: str = ""
         atexit.register(self.close)
@@ -316,12 +217,23 @@ class EngineHost:
     def close(self) -> None:
         with self._lock:
             engine, self._engine = self._engine, None
+            remote, self.remote = self.remote, None
+        if remote is not None:
+            remote.close()
         if engine is not None:
             engine.close()
 
     @property
-    def engine(self) -> Engine | None:
+    def local(self) -> Engine | None:
+        """The in-process engine (None when not loaded)."""
         return self._engine
+
+    @property
+    def engine(self) -> CompletionEngine | None:
+        remote = self.remote
+        if remote is None:
+            return self._engine
+        return remote if remote.available() else remote.fallback
 
     def load(self, model_dir: Path) -> Engine:
         """Load ``model_dir`` and make it current; on failure the old engine keeps serving."""

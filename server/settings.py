@@ -21,6 +21,8 @@ from typing import Any
 
 from codeward.analyzers.config import bounded, deep_merge, merge_into
 
+from . import trust
+
 logger = logging.getLogger(__name__)
 
 PROJECT_FILES = (".codeward.toml", "pyproject.toml")
@@ -61,10 +63,78 @@ class EngineSettings:
     """Distinct cached heads kept (each costs a few MB for a small model, more for a large
     one); when full, the cache starts over."""
 
+    backend: str = "ctranslate2"
+    """``ctranslate2`` (in process) or ``openai`` (an OpenAI-compatible ``/v1/completions``
+    server: vLLM, llama.cpp's server, TGI, Ollama). The prompt is built here either way,
+    from the local model directory's FIM template and tokenizer."""
+    url: str = ""
+    """The remote server's base URL (``http://gpu-box:8000`` or ``.../v1``). A URL set in a
+    project file is used only after ``codeward engine trust URL``."""
+    model: str = ""
+    """Model name the remote server serves (vLLM: the served name or a LoRA adapter's
+    name); empty = the local model's manifest name."""
+    fallback: str = "local"
+    """When the remote server is down or slow: ``local`` (the in-process model) or ``none``
+    (no model completions; the project index still answers)."""
+    connect_timeout: float = bounded(1.0, 0.05, 60.0)
+    """Seconds to connect to the remote server."""
+    read_timeout: float = bounded(5.0, 0.05, 600.0)
+    """Seconds of silence allowed between two parts of the remote server's stream."""
+    timeout: float = bounded(5.0, 0.1, 600.0)
+    """Seconds one remote completion may take in total (past it: the fallback)."""
+    verify_tls: bool = True
+    """Verify the remote server's certificate (user settings only)."""
+    ca_bundle: str = ""
+    """A PEM file of CA certificates to verify it with instead of the system's (user
+    settings only)."""
+    api_key_env: str = "CODEWARD_ENGINE_API_KEY"
+    """Environment variable holding the API key sent as a bearer token (user settings
+    only; the key itself is never read from any settings file)."""
+    api_key_keyring: bool = False
+    """Else read the key from the OS keyring (``keyring`` extra): service ``codeward``,
+    user = the server's origin, e.g. ``https://gpu-box:8000`` (user settings only)."""
+    proxy: str = ""
+    """HTTP(S) proxy for the remote server (user settings only; proxy environment
+    variables are not used)."""
+    breaker_failures: int = bounded(2, 1, 100)
+    """Consecutive failures that open the circuit (requests then skip the server)."""
+    retry_initial: float = bounded(2.0, 0.01, 3600.0)
+    """Seconds the circuit stays open after it opens; doubled after each failed probe."""
+    retry_max: float = bounded(120.0, 0.01, 86400.0)
+    """The longest the circuit stays open before the next probe."""
+
     def validate(self) -> list[str]:
         if self.device not in ("cpu", "cuda", "auto"):
             return ["engine.device: expected 'cpu', 'cuda' or 'auto'"]
+        if self.backend not in ENGINE_BACKENDS:
+            return [f"engine.backend: expected one of {list(ENGINE_BACKENDS)}"]
+        if self.fallback not in ("local", "none"):
+            return ["engine.fallback: expected 'local' or 'none'"]
+        if self.url and not _is_http_url(self.url):
+            return [f"engine.url: expected an http:// or https:// URL with a host, got "
+                    f"{self.url[:80]!r}"]
+        if self.backend == "openai" and not self.url:
+            return ["engine.url: needed when engine.backend = 'openai'"]
+        if self.retry_initial > self.retry_max:
+            return ["engine.retry_initial: must not exceed engine.retry_max"]
         return []
+
+
+ENGINE_BACKENDS = ("ctranslate2", "openai")
+USER_ONLY_ENGINE = ("verify_tls", "ca_bundle", "api_key_env", "api_key_keyring", "proxy")
+"""Engine settings a project file cannot set (they decide what is trusted and what secret
+is sent): only the editor's (user) settings can."""
+
+
+def _is_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and (
+            parts.port is None or parts.port > 0)
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -224,7 +294,7 @@ class SettingsResolver:
         self.user: dict[str, Any] = {}
         self._report = report or (lambda msg: logger.warning("%s", msg))
         self._seen: set[str] = set()
-        self._cache: dict[Path, tuple[float, Settings]] = {}
+        self._cache: dict[Path, tuple[tuple[float, float], Settings]] = {}
         self._base: Settings | None = None
 
     def set_user(self, data: Any) -> None:
@@ -260,14 +330,17 @@ class SettingsResolver:
         if project is None:
             return base
         try:
-            mtime = project.stat().st_mtime
+            # a newly confirmed engine URL changes the result too
+            stamp = (project.stat().st_mtime, trust.version())
         except OSError:
             return base
         cached = self._cache.get(project)
-        if cached and cached[0] == mtime:
+        if cached and cached[0] == stamp:
             return cached[1]
         data, errors = read_project_file(project)
+        data, refused = trust.guard_project(data, project, base.engine.url, USER_ONLY_ENGINE)
+        errors += refused
         settings, merge_errors = merge(base, data)
         self._emit([*errors, *(f"{project}: {e}" for e in merge_errors)])
-        self._cache[project] = (mtime, settings)
+        self._cache[project] = (stamp, settings)
         return settings

@@ -15,7 +15,8 @@ async def start_server(model_dir: Path, *, encodings: list[str] | None = None,
                        init_options: dict[str, Any] | None = None,
                        env: dict[str, str] | None = None,
                        initialize: bool = True,
-                       args: list[str] | None = None) -> LanguageClient:
+                       args: list[str] | None = None,
+                       root: Path | None = None) -> LanguageClient:
     server_env = {**os.environ, **(env or {})}
     config = ClientServerConfig(
         server_command=[sys.executable, "-m", "codeward.server.cli", "serve", "--model",
@@ -37,7 +38,8 @@ async def start_server(model_dir: Path, *, encodings: list[str] | None = None,
             target.setdefault(key, options.pop(key))
         target.setdefault("vetting", {"budget_ms": 2000})
         result = await client.initialize_session(types.InitializeParams(
-            capabilities=caps, initialization_options=options))
+            capabilities=caps, initialization_options=options,
+            root_uri=root.as_uri() if root is not None else None))
         client.init_result = result  # type: ignore[attr-defined]
     return client
 
