@@ -23,12 +23,12 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "server"))
 
-from fake_openai import FakeOpenAI  # noqa: E402
-
 from codeward.server import models  # noqa: E402
 from codeward.server.engine_api import GenerationRequest, PromptModel  # noqa: E402
 from codeward.server.remote import RemoteEngine  # noqa: E402
 from codeward.server.settings import EngineSettings  # noqa: E402
+
+from fake_openai import FakeOpenAI  # noqa: E402
 
 
 def pct(xs: list[float], q: float) -> float:
