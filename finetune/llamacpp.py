@@ -60,8 +60,7 @@ def default_source() -> Path:
         v = version("llama_cpp_python")
     except PackageNotFoundError:
         v = "0.3.36"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "codeward" / f"llamacpp-{v}" / "src"
+    return Path.home() / ".cache" / "codeward" / f"llamacpp-{v}" / "src"
 
 
 def find_source(explicit: str | os.PathLike[str] | None = None) -> Path:
