@@ -2,18 +2,29 @@
 
 Two outputs from the same join:
 
-* **pairs** (DPO): for one request, an accepted candidate (chosen) against a sibling that
-  was shown and not chosen, dismissed, blocked by vetting, or accepted and then deleted.
+* **pairs** (DPO), each with its ``kind``: ``accepted-vs-rejected`` (for one request, an
+  accepted candidate against a sibling that was shown and not chosen, dismissed, blocked by
+  vetting, or accepted and then deleted); ``written-vs-dismissed`` (what the developer wrote
+  instead, against the candidates it was not given or did not take); ``edited-vs-original``
+  (an accepted suggestion as the developer edited it, against the suggestion).
 * **unpaired** (KTO): each candidate with an outcome as (prompt, completion, label, weight);
-  accepted-and-kept counts more, accepted-then-deleted counts as rejected.
+  accepted-and-kept counts more, accepted-then-deleted counts as rejected; what was written
+  instead and edited versions are desirable rows of their own.
 
-Poisoning defences, each counted in the keep/drop table: chosen text flagged by a security,
-secrets or license analyzer (at serve time or re-vetted now) is dropped; events shown for
-less than ``min_shown_ms`` are dropped; near-duplicates are collapsed; no single user or
+Every row carries its provenance: ``kind`` and ``event_ids`` (the store rows it came from).
+
+Poisoning defences, on every kind of row, each counted in the keep/drop table: chosen text
+flagged by a security, secrets or license analyzer (at serve time or re-vetted now) is
+dropped, and so is chosen text that holds a redaction placeholder; events shown for less
+than ``min_shown_ms`` are dropped; near-duplicates are collapsed; no single user or
 repository may make up more than ``max_user_share`` / ``max_repo_share`` of the rows.
+Chosen text that is boilerplate the project already gives (``boilerplate``: license
+headers, duplicate blocks, what the index completes confidently) is dropped or down-weighted
+(``boilerplate_weight``), counted per reason.
 
 Events are plain dicts (see the event store): ``completion`` rows, one per candidate;
-``show``/``accept``/``dismiss`` feedback rows; ``survival`` rows.
+``show``/``accept``/``dismiss`` feedback rows; ``survival`` rows; ``written`` (per
+completion) and ``edited`` (per accepted candidate) rows.
 """
 
 from __future__ import annotations
@@ -30,10 +41,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .boilerplate import Boilerplate
 from .flags import option
+from .joins import Outcome, join
 from .vetting import (
     Vetter,
-    flagged_rule,
     make_vetter,
     not_checked_notes,
     offline_pipeline,
@@ -65,6 +77,13 @@ class DatasetConfig:
                                           "apart for the gate")
     vet: bool = option(True, "do not re-vet chosen texts with the analyzers (rely on the "
                              "serve-time findings only)")
+    project: str = option("", "the project's folder: a chosen text that occurs twice in its "
+                              "files is a duplicate block (boilerplate)", metavar="DIR")
+    boilerplate_weight: float = option(0.0, "weight factor of a chosen text that is "
+                                            "boilerplate (license header, duplicate block, "
+                                            "what the index completes); 0 = drop it")
+    index_confidence: float = option(0.5, "an index candidate at or above this gate "
+                                          "confidence is boilerplate when chosen")
     seed: int = option(0, "seed of the per-user and per-repository sampling", cli=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +94,9 @@ class DatasetConfig:
         if not 0.0 <= self.heldout_fraction < 1.0:
             raise ValueError(f"DatasetConfig.heldout_fraction={self.heldout_fraction}: must be "
                              "in [0, 1), e.g. 0.1")
+        if not 0.0 <= self.boilerplate_weight <= 1.0:
+            raise ValueError(f"DatasetConfig.boilerplate_weight={self.boilerplate_weight}: "
+                             "must be in [0, 1] (0 drops boilerplate rows)")
         if self.min_shown_ms < 0:
             raise ValueError(f"DatasetConfig.min_shown_ms={self.min_shown_ms}: must be >= 0")
         for name in ("max_prefix_chars", "max_suffix_chars", "max_pairs_per_request"):
@@ -84,27 +106,12 @@ class DatasetConfig:
 
 
 @dataclass
-class Outcome:
-    """One candidate of one request, joined with its feedback."""
-
-    completion_id: str
-    index: int
-    prompt: str
-    text: str
-    user: str
-    repo: str
-    at: float
-    label: str = ""
-    """accepted, rejected or none."""
-    why: str = ""
-    weight: float = 1.0
-    flagged: str = ""
-    drop: str = ""
-
-
-@dataclass
 class DatasetReport:
     counts: Counter = field(default_factory=Counter)
+    down_weighted: Counter = field(default_factory=Counter)
+    """Boilerplate rows kept with a lower weight, per reason."""
+    kinds: Counter = field(default_factory=Counter)
+    """Kept rows (train and held out) per kind."""
     pairs: int = 0
     unpaired: int = 0
     heldout_pairs: int = 0
@@ -117,90 +124,13 @@ class DatasetReport:
                 ("kept: preference pairs (held out)", self.heldout_pairs),
                 ("kept: unpaired examples (train)", self.unpaired),
                 ("kept: unpaired examples (held out)", self.heldout_unpaired)]
+        rows += [(f"  of which {k}", v) for k, v in sorted(self.kinds.items())]
         rows += [(f"dropped: {k}", v) for k, v in sorted(self.counts.items())]
+        rows += [(f"down-weighted: {k}", v) for k, v in sorted(self.down_weighted.items())]
         width = max(len(r[0]) for r in rows)
         lines = [f"{'what':<{width}}  count", f"{'-' * width}  -----"]
         lines += [f"{name:<{width}}  {n:5d}" for name, n in rows]
         return "\n".join(lines + self.notes)
-
-
-def _prompt(family: str, prefix: str, suffix: str, cfg: DatasetConfig) -> str:
-    from codeward.server.fim import get_family, with_template
-
-    fam = with_template(get_family(family), cfg.template)
-    return fam.format(prefix[-cfg.max_prefix_chars:], suffix[: cfg.max_suffix_chars])
-
-
-def join(events: Iterable[dict[str, Any]], cfg: DatasetConfig,
-         vet: Vetter) -> tuple[list[Outcome], Counter]:
-    """Join completion rows with their feedback; label each candidate (or say why not)."""
-    completions: dict[tuple[str, int], dict[str, Any]] = {}
-    feedback: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    for ev in events:
-        kind = ev.get("type")
-        key = (str(ev.get("completion_id", "")), int(ev.get("candidate_index") or 0))
-        if kind == "completion":
-            completions[key] = ev
-        elif kind in ("show", "accept", "dismiss", "survival"):
-            feedback[key].append(ev)
-    counts: Counter = Counter()
-    out: list[Outcome] = []
-    accepted_ids = {k[0] for k, rows in feedback.items()
-                    if any(r["type"] == "accept" for r in rows)}
-    for key, row in completions.items():
-        rows = feedback.get(key, [])
-        text = str(row.get("suggestion") or "")
-        o = Outcome(completion_id=key[0], index=key[1],
-                    prompt=_prompt(cfg.family, str(row.get("prefix") or ""),
-                                   str(row.get("suffix") or ""), cfg),
-                    text=text, user=str(row.get("user_hash") or ""),
-                    repo=str(row.get("repo_hash") or ""), at=float(row.get("at") or 0))
-        out.append(o)
-        shown_ms = [float(r["shown_ms"]) for r in rows if r.get("shown_ms") is not None]
-        if shown_ms and max(shown_ms) < cfg.min_shown_ms:
-            o.drop = f"shown < {cfg.min_shown_ms:g} ms"
-            continue
-        kinds = {r["type"] for r in rows}
-        blocked = bool(row.get("blocked")) or row.get("action") == "block"
-        if "accept" in kinds and not blocked:
-            acc = max((r for r in rows if r["type"] == "accept"),
-                      key=lambda r: r.get("at") or 0)
-            length = acc.get("accepted_length")
-            accepted = text[: int(length)] if length is not None else text
-            if len(accepted.strip()) < cfg.min_chars:
-                o.drop = "accepted text too short"
-                continue
-            o.text = accepted
-            surv = [r for r in rows if r["type"] == "survival" and r.get("accepted_chars")]
-            if surv:
-                last = max(surv, key=lambda r: float(r.get("after_s") or 0))
-                kept = float(last.get("kept_chars") or 0) / max(float(last["accepted_chars"]), 1)
-                if kept < cfg.kept_threshold:
-                    o.label, o.why, o.weight = "rejected", "accepted then deleted", 1.0
-                else:
-                    o.label, o.why, o.weight = "accepted", "accepted and kept", 1.0 + kept
-            else:
-                o.label, o.why = "accepted", "accepted"
-            flag = flagged_rule(row.get("findings") or [], ignore_status=cfg.vet) or \
-                vet(str(row.get("prefix") or ""), o.text, str(row.get("suffix") or ""))
-            if o.label == "accepted" and flag:
-                o.flagged = flag
-                o.drop = "chosen flagged by analyzers"
-            continue
-        if blocked:
-            o.label, o.why = "rejected", "blocked by vetting"
-        elif "dismiss" in kinds:
-            o.label, o.why = "rejected", "dismissed"
-        elif "show" in kinds and key[0] in accepted_ids:
-            o.label, o.why = "rejected", "shown, another chosen"
-        else:
-            o.drop = "no outcome (never shown or no feedback)"
-        if o.label == "rejected" and len(text.strip()) < cfg.min_chars:
-            o.drop = "rejected text too short"
-    for o in out:
-        if o.drop:
-            counts[o.drop] += 1
-    return [o for o in out if not o.drop], counts
 
 
 def _norm(text: str) -> str:
@@ -248,24 +178,61 @@ def is_heldout(completion_id: str, fraction: float, seed: int) -> bool:
     return int.from_bytes(digest[:4], "big") / 2**32 < fraction
 
 
+PAIR_KINDS = {"candidate": "accepted-vs-rejected", "written": "written-vs-dismissed",
+              "edited": "edited-vs-original"}
+
+
 def make_pairs(items: list[Outcome], cfg: DatasetConfig) -> list[dict[str, Any]]:
     by_request: dict[str, list[Outcome]] = defaultdict(list)
     for o in items:
         by_request[o.completion_id].append(o)
     pairs = []
     for cid, group in sorted(by_request.items()):
-        chosen = [o for o in group if o.label == "accepted"]
         rejected = [o for o in group if o.label == "rejected" and o.text.strip()]
         n = 0
-        for c in chosen:
-            for r in rejected:
-                if n >= cfg.max_pairs_per_request or _norm(r.text) == _norm(c.text):
+        for c in (o for o in group if o.label == "accepted"):
+            against: list[tuple[str, int, str, list[str]]]
+            if c.kind == "edited":
+                against = [(c.against, c.index, "the original suggestion", [])]
+            else:
+                against = [(r.text, r.index, r.why, r.event_ids) for r in rejected]
+            for text, index, why, ids in against:
+                if n >= cfg.max_pairs_per_request or not text.strip() \
+                        or _norm(text) == _norm(c.text):
                     continue
-                pairs.append({"prompt": c.prompt, "chosen": c.text, "rejected": r.text,
+                pairs.append({"prompt": c.prompt, "chosen": c.text, "rejected": text,
                               "completion_id": cid, "chosen_index": c.index,
-                              "rejected_index": r.index, "rejected_why": r.why})
+                              "rejected_index": index, "rejected_why": why,
+                              "kind": PAIR_KINDS[c.kind], "weight": round(c.weight, 4),
+                              "event_ids": [*c.event_ids, *ids]})
                 n += 1
     return pairs
+
+
+def unpaired(rows: list[Outcome]) -> list[dict[str, Any]]:
+    return [{"prompt": o.prompt, "completion": o.text, "label": o.label == "accepted",
+             "weight": round(o.weight, 4), "why": o.why, "completion_id": o.completion_id,
+             "index": o.index, "kind": o.kind, "event_ids": o.event_ids} for o in rows]
+
+
+def mark_boilerplate(items: list[Outcome], cfg: DatasetConfig, counts: Counter,
+                     down_weighted: Counter) -> list[Outcome]:
+    """Drop (or down-weight) chosen texts that are boilerplate the project already gives."""
+    check = Boilerplate(Path(cfg.project) if cfg.project else None, cfg.index_confidence)
+    chosen = [o for o in items if o.label == "accepted"]
+    check.observe((o.repo, o.uri, o.text) for o in chosen)
+    kept = []
+    for o in items:
+        reason = check.reason(o.text, o.prompt, o.repo, o.source, o.confidence) \
+            if o.label == "accepted" else ""
+        if reason and cfg.boilerplate_weight <= 0:
+            counts[f"boilerplate: {reason}"] += 1
+            continue
+        if reason:
+            o.boilerplate, o.weight = reason, o.weight * cfg.boilerplate_weight
+            down_weighted[f"boilerplate: {reason}"] += 1
+        kept.append(o)
+    return kept
 
 
 def build(events: Iterable[dict[str, Any]], cfg: DatasetConfig | None = None,
@@ -279,21 +246,19 @@ def build(events: Iterable[dict[str, Any]], cfg: DatasetConfig | None = None,
         if cfg.vet:
             notes = not_checked_notes(unavailable_analyzers(offline_pipeline()))
     items, counts = join(events, cfg, vet)
+    down: Counter = Counter()
+    items = mark_boilerplate(items, cfg, counts, down)
     items = collapse_duplicates(items, counts)
     items = cap_share(items, "user", cfg.max_user_share, counts, cfg.seed, "user")
     items = cap_share(items, "repo", cfg.max_repo_share, counts, cfg.seed, "repository")
     held = [o for o in items if is_heldout(o.completion_id, cfg.heldout_fraction, cfg.seed)]
     train = [o for o in items if not is_heldout(o.completion_id, cfg.heldout_fraction, cfg.seed)]
-
-    def unpaired(rows: list[Outcome]) -> list[dict[str, Any]]:
-        return [{"prompt": o.prompt, "completion": o.text, "label": o.label == "accepted",
-                 "weight": round(o.weight, 4), "why": o.why, "completion_id": o.completion_id,
-                 "index": o.index} for o in rows]
-
     splits = {"pairs": make_pairs(train, cfg), "unpaired": unpaired(train),
               "heldout_pairs": make_pairs(held, cfg), "heldout_unpaired": unpaired(held)}
-    report = DatasetReport(counts=counts, pairs=len(splits["pairs"]),
-                           unpaired=len(splits["unpaired"]),
+    kinds = Counter(f"{r['kind']} pairs" for r in splits["pairs"] + splits["heldout_pairs"])
+    kinds.update(f"{r['kind']} rows" for r in splits["unpaired"] + splits["heldout_unpaired"])
+    report = DatasetReport(counts=counts, down_weighted=down, kinds=kinds,
+                           pairs=len(splits["pairs"]), unpaired=len(splits["unpaired"]),
                            heldout_pairs=len(splits["heldout_pairs"]),
                            heldout_unpaired=len(splits["heldout_unpaired"]), notes=notes)
     return splits, report
@@ -313,6 +278,7 @@ def write(out_dir: Path, splits: dict[str, list[dict[str, Any]]], report: Datase
         "created": datetime.now(UTC).isoformat(timespec="seconds"), "source": source,
         "events_seen": events_seen, "last_event_at": last_event_at, "config": asdict(cfg),
         "kept": {k: len(v) for k, v in splits.items()}, "dropped": dict(report.counts),
+        "kinds": dict(report.kinds), "down_weighted": dict(report.down_weighted),
         "files": files,
     }
     (out_dir / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n", "utf-8")

@@ -61,7 +61,13 @@ def test_simulate_real_server_seeded(tmp_path, tiny_model_dir):
                for r in written)
     assert all("gate" in r for r in rows if r["type"] == "completion")
     splits, report = build(rows, DatasetConfig(heldout_fraction=0.0, vet=False))
-    assert sum(r["label"] for r in splits["unpaired"]) == a["accepted"]
+    copied = report.counts["boilerplate: index completes it confidently"]
+    assert copied <= a["by_source"]["index"]["accepted"], report.table()
+    assert sum(r["label"] for r in splits["unpaired"] if r["kind"] == "candidate") \
+        == a["accepted"] - copied, report.table()
+    # "written instead" reaches the dataset: the chosen side of a pair, and a row of its own
+    assert any(p["kind"] == "written-vs-dismissed" for p in splits["pairs"])
+    assert any(r["kind"] == "written" and r["label"] for r in splits["unpaired"])
     html = simreport.write_html(reports, tmp_path / "plot.html").read_text()
     assert html.count("<svg") == len(simreport.METRICS) and "run a" in html
     assert "acceptance rate" in simreport.table(reports)
