@@ -1,6 +1,7 @@
 """The same model and the same prompts through three engines, in one run: CTranslate2 in
 process (Codeward's engine), llama.cpp's OpenAI-compatible server (llama-cpp-python; the
-engine Tabby uses) over HTTP, and transformers ``generate``.
+engine Tabby uses) over HTTP (through the language server's OpenAI client, and with one plain
+POST per completion to a second server process), and transformers ``generate``.
 
 The typing workload: a developer types lines of a real file, one character after another;
 at every keystroke each engine completes the rest of the line (the server's prompt: FIM
@@ -97,7 +98,7 @@ class LlamaCppServer:
     name = "llama.cpp server (Codeward's OpenAI client)"
 
     def __init__(self, hf_dir: Path, model_dir: Path, source: str, outtype: str, threads: int,
-                 stop: list[str]) -> None:
+                 stop: list[str], client: bool = True) -> None:
         import httpx
 
         from codeward.finetune.llamacpp import convert_to_gguf, start_server
@@ -107,11 +108,15 @@ class LlamaCppServer:
         if not gguf.is_file():
             convert_to_gguf(hf_dir, gguf, source=source, outtype=outtype)
         # q8_0 with llama.cpp's repacked CPU kernels crashed on this machine (0.3.36)
-        self.proc, self.url = start_server(gguf, threads=threads, log=OUT / "llamacpp.log",
+        self.proc, self.url = start_server(gguf, threads=threads,
+                                           log=OUT / f"llamacpp-{client}.log",
                                            repack=outtype != "q8_0")
         self.client = httpx.Client(base_url=self.url, timeout=60)
         self.stop = ["\n", *stop][:4]  # the OpenAI API takes up to 4 stop sequences
         self.remote: Any = None
+        if not client:  # one plain non-streaming POST per completion
+            self.name = "llama.cpp server (plain POST, no streaming)"
+            return
         try:  # the language server's own remote engine (streaming, local stop rules)
             from codeward.server.engine_api import PromptModel
             from codeward.server.remote import RemoteEngine
@@ -210,9 +215,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     text = Path(args.file).read_text("utf-8")
     prompts = build_prompts(ct2.engine, text, typing_positions(text, args.lines, args.keys,
                                                                args.seed), budget)
-    engines: list[Any] = [ct2, *(Ct2(model_dir, t) for t in threads[1:]), LlamaCppServer(hf_dir, model_dir, args.llama_cpp, args.gguf_type,
-                                              args.threads, ct2.engine.end_tokens),
-                          Transformers(hf_dir, ct2.engine, args.threads)]
+    llama = LlamaCppServer(hf_dir, model_dir, args.llama_cpp, args.gguf_type, args.threads,
+                           ct2.engine.end_tokens)
+    engines: list[Any] = [ct2, *(Ct2(model_dir, t) for t in threads[1:]), llama]
+    if llama.remote is not None:  # its own server process: no KV cache shared with the other
+        engines.append(LlamaCppServer(hf_dir, model_dir, args.llama_cpp, args.gguf_type,
+                                      args.threads, ct2.engine.end_tokens, client=False))
+    engines.append(Transformers(hf_dir, ct2.engine, args.threads))
+
     times: dict[str, list[float]] = {e.name: [] for e in engines}
     texts: dict[str, list[str]] = {e.name: [] for e in engines}
     try:

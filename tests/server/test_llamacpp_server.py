@@ -1,5 +1,6 @@
 """A real OpenAI-compatible server on the CPU: llama.cpp's (llama-cpp-python) serving the
-tiny test model converted to GGUF with llama.cpp's own converter.
+tiny test model converted to GGUF with llama.cpp's own converter, and the real language
+server with ``backend = "openai"`` completing through it.
 
 Skipped, with the reason, when llama-cpp-python or the converter is not installed (they are
 built from source: `.ci/llamacpp`, about 5 minutes on 2 free cores); CI sets
@@ -54,13 +55,22 @@ def gguf(tiny_hf_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def llama_server(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, url = start_server(gguf, threads=2,
-                             log=tmp_path_factory.mktemp("llamacpp") / "server.log")
+    log = tmp_path_factory.mktemp("llamacpp") / "server.log"
+    proc, url = start_server(gguf, threads=2, log=log)
+    LOGS[url] = log
     try:
         yield url
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _served(url: str) -> int:
+    """Completions the llama.cpp server has answered (its access log, flushed per line)."""
+    return LOGS[url].read_text("utf-8", "replace").count('"POST /v1/completions HTTP/1.1" 200')
+
+
+LOGS: dict[str, Path] = {}
 
 
 def test_tokenizer_survives_the_conversion(gguf: Path, tiny_hf_dir: Path) -> None:
@@ -78,3 +88,26 @@ def test_completions_endpoint_completes_what_the_model_was_taught(llama_server: 
     choice = answer.json()["choices"][0]
     assert choice["text"] == middle.rstrip("\n") and choice["finish_reason"] == "stop"
     assert all(lp <= 0 for lp in choice["logprobs"]["token_logprobs"])
+
+
+async def test_the_language_server_completes_through_llamacpp(
+        llama_server: str, gguf: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The real language server over stdio, backend = "openai", against llama.cpp: the
+    completion (and its log-probabilities for the confidence gate) comes from the server."""
+    from lsp_client import inline, open_doc, start_server, status
+
+    uri = (tmp_path / "mod.py").as_uri()
+    options = {"codeward": {"engine": {"backend": "openai", "url": llama_server,
+                                       "model": gguf.stem, "fallback": "none",
+                                       "timeout": 30.0, "read_timeout": 30.0}}}
+    before = _served(llama_server)
+    client = await start_server(tiny_model_dir, init_options=options)
+    try:
+        open_doc(client, uri, "def add(a, b):\n    \n")
+        result = await inline(client, uri, 1, 4)
+        assert [i.insert_text for i in result.items] == ["return a + b"]
+        st = await status(client)
+        assert st["remote"]["state"] == "closed", st["remote"]
+    finally:
+        await client.shutdown_session()
+    assert _served(llama_server) == before + 1
