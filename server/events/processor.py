@@ -280,7 +280,7 @@ class Processor:
             for t in trackers:
                 t.apply(*region)
                 if t.span is not None:
-                    move(t.span, old, text, grow_at_start=False)
+                    move(t.span, old, text, grow_at_start=False, region=region)
         return self.watches.change(uri, old, text, at)
 
     def _rows(self, t: Tracker, at: float, after_s: float, checkpoint: str, final: bool

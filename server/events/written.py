@@ -30,16 +30,17 @@ from .redact import Redactor, window_after, window_before
 from .survival import Tracker, edit_region
 
 BLOCK_OPENERS = (":", "{", "(", "[")
-MAX_WATCHES = 256
+MAX_WATCHES = 64
 MAX_LINES = 40
 SLIDE = 256
 
 
-def _slide(old: str, new: str, a: int, b: int) -> tuple[int, int, int]:
-    """The edit ``old -> new`` as ``(start, old_end, new_end)``; a pure insertion or
+def _slide(old: str, new: str, region: tuple[int, int, int], a: int, b: int,
+           ) -> tuple[int, int, int]:
+    """The edit ``old -> new`` (``region``: ``edit_region(old, new)``); a pure insertion or
     deletion that could equally sit further left (repeated characters: typing "c" after
     "abc" looks like an insertion after the "c") is moved left onto the span ``[a, b]``."""
-    s, oe, ne = edit_region(old, new)
+    s, oe, ne = region
     insertion, deletion = oe == s, ne == s
     if insertion == deletion:  # a replacement (or no change): no ambiguity
         return s, oe, ne
@@ -61,13 +62,14 @@ def _touches(p: int, length: int, insertion: bool, a: int, b: int) -> bool:
     return a <= p <= b if insertion else a <= p and p + length <= b
 
 
-def move(span: list[int], old: str, new: str, *, grow_at_start: bool) -> bool:
+def move(span: list[int], old: str, new: str, *, grow_at_start: bool,
+         region: tuple[int, int, int] | None = None) -> bool:
     """Update ``span`` (``[start, end)`` in ``old``) in place for the edit ``old -> new``.
     Returns False when the edit replaced text right before the span and reached into it
     (or, with ``grow_at_start``, deleted text ending at its start): the span's left context
-    is gone."""
+    is gone. ``region``: ``edit_region(old, new)`` when the caller has it already."""
     a, b = span
-    s, oe, ne = _slide(old, new, a, b)
+    s, oe, ne = _slide(old, new, region or edit_region(old, new), a, b)
     delta = (ne - s) - (oe - s)
     if oe == s:  # insertion
         if s < a or (s == a and not grow_at_start):
@@ -152,11 +154,11 @@ class Watches:
             self.counts["written_accepted"] += 1
 
     def change(self, uri: str, old: str, new: str, at: float) -> list[dict[str, Any]]:
-        rows = []
-        for cid, w in list(self.open.items()):
-            if w.uri != uri:
-                continue
-            if not move(w.span, old, new, grow_at_start=True):
+        rows: list[dict[str, Any]] = []
+        watches = [(cid, w) for cid, w in self.open.items() if w.uri == uri]
+        region = edit_region(old, new) if watches else None
+        for cid, w in watches:
+            if not move(w.span, old, new, grow_at_start=True, region=region):
                 del self.open[cid]
                 self.counts["written_prefix_edited"] += 1
                 continue
