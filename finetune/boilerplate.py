@@ -4,8 +4,9 @@ Issue 11 measured it: fine-tuning on a package whose every file repeats a licens
 gained exact match only by memorising the header. A chosen text (an accepted suggestion,
 what was written instead, an edited version) is *boilerplate* when
 
-* it is a license header: comment or prose lines, one of them naming a copyright or
-  license;
+* it is a license header: comment, license-phrase or prose lines, with a license phrase
+  ("Licensed under", "Copyright (c) 2024", "SPDX-License-Identifier", ...) or a comment
+  naming a copyright or license;
 * it is an exact duplicate block in the project: with ``--project DIR``, it occurs at least
   twice in the project's files (2+ lines or 40+ characters); from the logs alone, it already
   stands verbatim in its own prompt's prefix, or the same block was chosen in 3+ files of
@@ -27,6 +28,12 @@ from pathlib import Path
 LICENSE_WORDS = re.compile(
     r"(?i)\b(copyright|licen[sc]e[ds]?|spdx-license-identifier|all rights reserved|"
     r"warrant(y|ies)|permission is hereby granted|redistributions?)\b|\(c\)|©")
+STRONG = re.compile(
+    r"(?i)copyright\s*(\(c\)|©|\d{4})|licensed under|spdx-license-identifier|"
+    r"permission is hereby granted|all rights reserved|without warranties|"
+    r"you may not use this file|gnu (lesser |affero )?general public license|"
+    r"redistribution and use")
+"""Phrases that only license text uses (a weak word such as "license" may be code)."""
 COMMENT = re.compile(r"^\s*(#|//|/\*|\*|--|;|\"\"\"|''')")
 CODE = re.compile(r"[=(){}\[\]]|^\s*(def|class|import|from|return|if|for|while)\b")
 MIN_BLOCK_CHARS = 40
@@ -40,11 +47,14 @@ def _norm(text: str) -> str:
 
 
 def is_license_header(text: str) -> bool:
-    """Comment or prose lines (no code), at least one naming a copyright or license."""
+    """License text: a license phrase, or a comment naming a copyright or license; every
+    line a comment, a license phrase or prose (no code)."""
     lines = [line for line in text.splitlines() if line.strip()]
-    if not lines or not any(LICENSE_WORDS.search(line) for line in lines):
+    if not lines or not (STRONG.search(text) or any(
+            COMMENT.match(line) and LICENSE_WORDS.search(line) for line in lines)):
         return False
-    return all(COMMENT.match(line) or not CODE.search(line) for line in lines)
+    return all(COMMENT.match(line) or STRONG.search(line) or not CODE.search(line)
+               for line in lines)
 
 
 def is_block(text: str) -> bool:

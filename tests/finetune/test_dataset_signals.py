@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from codeward.finetune.boilerplate import is_license_header
 from codeward.finetune.dataset import DatasetConfig, build
 
 PREFIX = "def run(cmd):\n    "
@@ -116,7 +117,18 @@ def test_caps_and_duplicates_cover_written_rows():
 
 
 LICENSE = "# Copyright (c) 2024 Example Corp. All rights reserved."
+APACHE = ('Licensed under the Apache License, Version 2.0 (the "License");\n'
+          "you may not use this file except in compliance with the License.")
 BLOCK = "for item in items:\n        total += item.price * item.count"
+
+
+def test_license_header_detection():
+    assert is_license_header(LICENSE) and is_license_header(APACHE)
+    assert is_license_header("# SPDX-License-Identifier: MIT")
+    # code that merely names a license is not a header
+    assert not is_license_header('"CW-LIC-COPYRIGHT", "medium", "medium",')
+    assert not is_license_header("license = detect_license(path)  # the file's license")
+    assert not is_license_header("# compute the total")
 
 
 def test_boilerplate_dropped_or_down_weighted_and_counted(tmp_path):
