@@ -10,6 +10,7 @@ any ``"\\n"``, which is what makes incremental updates exact (:func:`relex`).
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from dataclasses import dataclass
@@ -91,11 +92,14 @@ class Vocabulary:
         index has never seen matches nothing)."""
         ids = self.ids
         get = ids.get
-        out = [get(s, -1) for s in strings]
-        if grow and -1 in out:
-            with self._lock:
-                for i, s in enumerate(strings):
-                    if out[i] == -1:
+        out = np.fromiter(map(get, strings, itertools.repeat(-1)), dtype=np.int32,
+                          count=len(strings))
+        if grow:
+            missing = np.flatnonzero(out == -1).tolist()
+            if missing:
+                with self._lock:
+                    for i in missing:
+                        s = strings[i]
                         j = ids.get(s)
                         if j is None:
                             j = len(self.strings)
@@ -104,4 +108,4 @@ class Vocabulary:
                             if is_newline(s):
                                 self.newlines.add(j)
                         out[i] = j
-        return np.asarray(out, dtype=np.int32)
+        return out

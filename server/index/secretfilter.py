@@ -4,10 +4,12 @@ The patterns are the shared credential formats (``analyzers/secret_patterns.py``
 used by the event redactor) plus the secrets analyzer's own and detect-secrets'. The
 analyzer's rules run on single lines; running all of them on every line of a large
 workspace would take minutes, so each of its patterns (its own and detect-secrets') is
-first narrowed by a literal that any match must contain (read from the parsed pattern, the
-rarest option in the text at hand): only lines holding that literal are searched. A
-pattern with no usable literal is searched over the whole text. The analyzer itself then
-confirms each candidate line (and the line after it).
+first narrowed by literals one of which any match must contain (read from the parsed
+pattern, the most selective option): one Aho-Corasick pass (``ahocorasick_rs``) over the
+UTF-8 text finds every line holding any pattern's literal (case-folded for the patterns
+that ignore case), and only those lines are searched with that pattern. A pattern with no
+usable literal, or whose literal is on too many lines, is searched over the whole text.
+The analyzer itself then confirms each candidate line (and the line after it).
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+from itertools import accumulate
 from re import _constants as sc  # type: ignore[attr-defined]
 from re import _parser as sp  # type: ignore[attr-defined]
 from typing import Any
+
+import ahocorasick_rs
+import numpy as np
 
 from codeward.analyzers import secret_patterns
 from codeward.analyzers import secrets as secrets_mod
@@ -34,6 +40,7 @@ def _options(items: Any) -> list[set[str]]:
         if op is sc.LITERAL:
             run += chr(av)
             continue
+        prev = run
         if run:
             out.append({run})
             run = ""
@@ -43,6 +50,10 @@ def _options(items: Any) -> list[set[str]]:
         elif op is sc.BRANCH:
             subs = [_best(_options(b)) for b in av[1]]
             sub = None if any(s is None for s in subs) else set().union(*subs)  # type: ignore[arg-type]
+            if prev:  # the parser factors a common prefix out: "ab|ac" -> "a" (b|c)
+                joined = {prev + _lead(b) for b in av[1]}
+                if min(map(len, joined)) > min(map(len, sub or {""})):
+                    sub = joined
         elif op in (sc.MAX_REPEAT, sc.MIN_REPEAT) and av[0] >= 1:
             sub = _best(_options(av[2]))
         if sub:
@@ -50,6 +61,16 @@ def _options(items: Any) -> list[set[str]]:
     if run:
         out.append({run})
     return [o for o in out if min(map(len, o)) >= _MIN_LITERAL]
+
+
+def _lead(items: Any) -> str:
+    """The literal characters every match of the sequence starts with."""
+    lead = ""
+    for op, av in items:
+        if op is not sc.LITERAL:
+            break
+        lead += chr(av)
+    return lead
 
 
 def _best(options: list[set[str]]) -> set[str] | None:
@@ -96,41 +117,84 @@ def warm() -> None:
     _analyzer()
 
 
-def _candidate_starts(text: str, low: str) -> set[int]:
-    """Offsets inside lines that one of the patterns matches."""
-    found: set[int] = set()
-    budget = max(50, len(text) // 20)  # literal hits before one pass is cheaper
-    for pattern, ignore_case, best in _plans():
-        hay = low if ignore_case else text
-        hits: list[int] = []
+_FOLD = {"\u212a".encode(): b"k", "\u017f".encode(): b"s", "\u0130".encode(): b"i",
+         "\u0131".encode(): b"i"}
+"""Non-ASCII letters that case-insensitive matching takes for ASCII ones."""
+
+
+@functools.cache
+def _automata() -> tuple[tuple[Any, list[list[int]]], tuple[Any, list[list[int]]]]:
+    """(automaton, plans of each of its literals) for the case-sensitive literals and for
+    the case-folded ones."""
+    exact: dict[str, list[int]] = {}
+    folded: dict[str, list[int]] = {}
+    for k, (_, ignore_case, best) in enumerate(_plans()):
         for lit in best:
-            i = hay.find(lit)
-            while i >= 0 and len(hits) <= budget:
-                hits.append(i)
-                i = hay.find(lit, i + len(lit))
-        if not best or len(hits) > budget:
-            found.update(m.start() for m in pattern.finditer(text))
+            (folded if ignore_case else exact).setdefault(lit, []).append(k)
+
+    def make(table: dict[str, list[int]]) -> tuple[Any, list[list[int]]]:
+        keys = list(table)
+        auto = ahocorasick_rs.BytesAhoCorasick([k.encode() for k in keys]) if keys else None
+        return auto, [table[k] for k in keys]
+
+    return make(exact), make(folded)
+
+
+def _literal_lines(data: bytes, auto: Any, plans_of: list[list[int]],
+                   out: dict[int, list[np.ndarray]]) -> None:
+    """Line numbers holding each plan's literals (``out[plan]``), from one pass."""
+    if auto is None:
+        return
+    hits = auto.find_matches_as_indexes(data, overlapping=True)
+    if not hits:
+        return
+    arr = np.asarray(hits, dtype=np.int64)
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    lines = np.searchsorted(newlines, arr[:, 1], side="right")
+    for j in np.unique(arr[:, 0]).tolist():
+        found = np.unique(lines[arr[:, 0] == j])
+        for k in plans_of[j]:
+            out.setdefault(k, []).append(found)
+
+
+def _candidate_lines(text: str, starts: list[int]) -> set[int]:
+    """Numbers of the lines that one of the patterns matches (``starts``: the character
+    offset of each line, and one past the end)."""
+    data = text.encode("utf-8", "surrogatepass")
+    (exact, exact_plans), (folded, folded_plans) = _automata()
+    by_plan: dict[int, list[np.ndarray]] = {}
+    _literal_lines(data, exact, exact_plans, by_plan)
+    low = data.lower()
+    if not text.isascii():
+        for char, ascii_letter in _FOLD.items():
+            if char in low:
+                low = low.replace(char, ascii_letter)  # line numbers stay
+    _literal_lines(low, folded, folded_plans, by_plan)
+    budget = max(50, len(text) // 200)  # candidate lines before one pass is cheaper
+    line_starts = np.asarray(starts, dtype=np.int64)
+    found: set[int] = set()
+    for k, (pattern, _, best) in enumerate(_plans()):
+        parts = by_plan.get(k, [])
+        lines = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        if not best or len(lines) > budget:
+            offsets = [m.start() for m in pattern.finditer(text)]
+            found.update((np.searchsorted(line_starts, offsets, side="right") - 1).tolist())
             continue
-        for i in hits:
-            start = text.rfind("\n", 0, i) + 1
-            end = text.find("\n", i)
+        for n in lines.tolist():
             # from the newline before the line, so a pattern that wants ``^`` or ``\s``
             # before the value matches as it does on the line alone
-            if pattern.search(text, max(0, start - 1), len(text) if end < 0 else end):
-                found.add(start)
+            if pattern.search(text, max(0, starts[n] - 1), starts[n + 1] - 1):
+                found.add(n)
     return found
 
 
 def secret_lines(text: str) -> list[int]:
     """0-based numbers of the lines that hold a secret."""
-    starts = _candidate_starts(text, text.lower())
-    if not starts:
-        return []
     lines = text.split("\n")
-    line_starts = [0]
-    for line in lines:
-        line_starts.append(line_starts[-1] + len(line) + 1)
-    candidates = {bisect.bisect_right(line_starts, s) - 1 for s in starts}
+    starts = [0, *accumulate(len(line) + 1 for line in lines)]
+    candidates = _candidate_lines(text, starts)
+    if not candidates:
+        return []
     candidates |= {c + 1 for c in candidates if c + 1 < len(lines)}
     analyzer, options = _analyzer()
     found = []
