@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -51,6 +51,8 @@ class Backend:
         self.events_problem = ""
         self.index: ProjectIndex | None = None
         self.root: Path | None = None
+        self._index_settings: Settings | None = None
+        self._file_jobs: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     @property
@@ -89,6 +91,7 @@ class Backend:
                 self.index = ProjectIndex(settings.index)
                 self.service.index = self.index
                 self.root = root
+                self._index_settings = settings
         threading.Thread(target=self._load_model, args=(settings, show), daemon=True,
                          name="codeward-load").start()
         if self.metrics is not None:
@@ -156,6 +159,37 @@ class Backend:
         if self.index is not None:
             self.index.close_document(uri)
 
+    def files_changed(self, changes: list[tuple[str, bool]]) -> None:
+        """Files created or changed (``False``) or deleted (``True``) on disk, outside the
+        editor: the index follows them, in one worker thread and in order (a checkout may
+        change thousands of files; the event loop does not wait for them)."""
+        if self.index is None or self.root is None or not changes:
+            return
+        with self._lock:
+            if self._file_jobs is None:
+                self._file_jobs = ThreadPoolExecutor(1, thread_name_prefix="codeward-files")
+            jobs = self._file_jobs
+        jobs.submit(self._apply_file_changes, changes)
+
+    def _apply_file_changes(self, changes: list[tuple[str, bool]]) -> None:
+        from .index import sources
+
+        assert self.index is not None and self.root is not None
+        settings = self._index_settings or Settings()
+        if "workspace" not in settings.index.sources:
+            return
+        for path_str, deleted in changes:
+            path = Path(path_str)
+            try:
+                why = "deleted" if deleted else sources.skip_reason(
+                    self.root, path, settings.context.exclude, settings.index.max_file_bytes)
+                if why in ("", "missing"):
+                    self.index.file_changed(path)  # a missing file is a deletion
+                elif why != "outside":
+                    self.index.file_deleted(path)  # gone, or no longer indexable
+            except Exception:  # contained per file: the others still go in
+                logger.exception("index: cannot update %s", path)
+
     def accepted(self, completion_id: str, index: int, length: int | None = None) -> None:
         """An accepted suggestion goes into the index (as far as it was accepted)."""
         if self.index is None or self.service is None:
@@ -219,6 +253,8 @@ class Backend:
                 logger.warning("exiting while the model is still loading")
 
     def close(self) -> None:
+        if self._file_jobs is not None:
+            self._file_jobs.shutdown(wait=False, cancel_futures=True)
         if self.service is not None:
             self.service.close()
         if self.index is not None:

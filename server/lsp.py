@@ -153,6 +153,34 @@ def on_initialize(ls: CodewardServer, params: types.InitializeParams) -> None:
                      root)
 
 
+WATCHED = ("**/*.py", "**/*.pyi")
+"""What the index wants to hear about from the client's file watcher."""
+
+
+def on_initialized(ls: CodewardServer, params: types.InitializedParams) -> None:
+    """Ask the client to watch the workspace's source files (LSP 3.17 dynamic
+    registration), so that files changed outside the editor reach the index."""
+    if ls.backend.index is None or ls.backend.root is None:
+        return
+    caps = ls.client_capabilities.workspace
+    watched = caps.did_change_watched_files if caps else None
+    if not (watched and watched.dynamic_registration):
+        logger.info("the client cannot watch files for us: the index follows open "
+                    "documents only")
+        return
+    options = types.DidChangeWatchedFilesRegistrationOptions(
+        watchers=[types.FileSystemWatcher(glob_pattern=g) for g in WATCHED])
+    ls.client_register_capability(types.RegistrationParams(registrations=[types.Registration(
+        id=f"codeward-watch-{ls.session}", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+        register_options=options)]))
+
+
+def on_watched_files(ls: CodewardServer, params: types.DidChangeWatchedFilesParams) -> None:
+    changes = [(path, change.type == types.FileChangeType.Deleted)
+               for change in params.changes if (path := document_path(change.uri))]
+    ls.backend.files_changed(changes)
+
+
 def on_configuration(ls: CodewardServer, params: types.DidChangeConfigurationParams) -> None:
     ls.resolver.set_user(params.settings)
 
@@ -236,6 +264,8 @@ def on_shutdown(ls: CodewardServer, *args: Any) -> None:
 
 FEATURES: list[tuple[str, Any, Callable[..., Any]]] = [
     (types.INITIALIZE, None, on_initialize),
+    (types.INITIALIZED, None, on_initialized),
+    (types.WORKSPACE_DID_CHANGE_WATCHED_FILES, None, on_watched_files),
     (types.WORKSPACE_DID_CHANGE_CONFIGURATION, None, on_configuration),
     (types.TEXT_DOCUMENT_DID_OPEN, None, on_open),
     (types.TEXT_DOCUMENT_DID_CHANGE, None, on_change),

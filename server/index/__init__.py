@@ -26,7 +26,9 @@ Public API (everything else in this package is internal):
       (tombstones) the workspace copy of the same path.
     - ``file_changed(path: Path) -> None`` / ``file_deleted(path: Path) -> None``: a
       workspace file changed on disk: its old tokens are tombstoned, the new version goes
-      to the overlay; the overlay is merged into a new segment in the background.
+      to the overlay; the overlay is merged into a new segment in the background. A
+      deleted folder drops every file under it. (The server calls them for
+      ``workspace/didChangeWatchedFiles``; ``sources.skip_reason`` applies the walk's rules.)
     - ``add_accepted(text: str, path: str = "") -> None``: accepted/written text, found by
       the next lookup.
     - ``suggest(key: str, prefix: str, suffix: str, *, multiline: bool = False,

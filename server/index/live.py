@@ -48,6 +48,8 @@ class ProjectIndex:
         self._where: dict[str, tuple[_Seg, int]] = {}
         self._open: dict[str, LiveDoc] = {}
         self._overlay: dict[str, LiveDoc] = {}
+        self._gone: set[str] = set()
+        """Files deleted on disk (a build that read them before stays without them)."""
         self._accepted = LiveDoc(SourceDoc("<accepted>", "", "accepted"), self.vocab,
                                  _scrub)
         self._merging = False
@@ -113,7 +115,8 @@ class ProjectIndex:
                 if previous is not None:
                     previous[0].dead.add(previous[1])
                 self._where[doc.path] = (seg, d)
-                if doc.path in open_paths or doc.path in self._overlay:
+                if doc.path in open_paths or doc.path in self._overlay or \
+                        doc.path in self._gone:
                     seg.dead.add(d)
 
     def build_workspace(self, root: Path, exclude: list[str]) -> BuildReport:
@@ -194,6 +197,7 @@ class ProjectIndex:
             if text is None:
                 self.file_deleted(path)
                 return
+            self._gone.discard(key)
             text = normalize(text)
             if where is not None and where[0].segment.docs[where[1]].text == text and \
                     key not in self._overlay:
@@ -207,11 +211,17 @@ class ProjectIndex:
             self.merge_overlay(background=True)
 
     def file_deleted(self, path: Path) -> None:
+        """A file (or a folder: every indexed file under it) was deleted on disk."""
+        key = str(path)
         with self._lock:
-            where = self._where.pop(str(path), None)
-            if where is not None:
-                where[0].dead.add(where[1])
-            self._overlay.pop(str(path), None)
+            under = key.rstrip("/") + "/"
+            keys = {key} | {p for p in (*self._where, *self._overlay) if p.startswith(under)}
+            for k in keys:
+                where = self._where.pop(k, None)
+                if where is not None:
+                    where[0].dead.add(where[1])
+                self._overlay.pop(k, None)
+            self._gone.update(keys)
 
     def merge_overlay(self, background: bool = False) -> None:
         """Move the overlay's files into a new segment (off the lock while it builds)."""
@@ -255,7 +265,9 @@ class ProjectIndex:
     # -- lookups ------------------------------------------------------------------------
     def _parts(self, key: str, prefix: str, suffix: str) -> list[lookup.Part]:
         parts = [lookup.Part(s.segment, _seg_source(s), frozenset(s.dead)) for s in self._segs]
-        parts += [lookup.Part(d, "workspace") for d in self._overlay.values()]
+        open_paths = {d.meta.path for d in self._open.values()}  # they shadow the disk
+        parts += [lookup.Part(d, "workspace") for p, d in self._overlay.items()
+                  if p not in open_paths]
         if "accepted" in self.settings.sources and len(self._accepted):
             parts.append(lookup.Part(self._accepted, "accepted"))
         if "documents" in self.settings.sources:

@@ -105,6 +105,40 @@ def workspace_files(root: Path, exclude: list[str], max_bytes: int,
                 yield path
 
 
+def skip_reason(root: Path, path: Path, exclude: list[str], max_bytes: int) -> str:
+    """Why the workspace walk would not index ``path`` ("" when it would): outside
+    ``root``, not a source file, in a skipped or ignored folder, ignored, excluded, too
+    large. For one file that changed on disk (the walk's rules, without walking)."""
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return "outside"
+    if not path.name.endswith(SOURCE_SUFFIXES):
+        return "not-source"
+    specs: list[tuple[Path, pathspec.PathSpec]] = []
+    folder = root
+    for part in rel.parts[:-1]:
+        spec = _ignore_spec(folder)
+        if spec is not None:
+            specs.append((folder, spec))
+        folder = folder / part
+        if part in SKIP_DIRS or _ignored(folder, True, specs):
+            return "ignored-dir"
+    spec = _ignore_spec(folder)
+    if spec is not None:
+        specs.append((folder, spec))
+    if _ignored(path, False, specs):
+        return "ignored"
+    if is_excluded(str(path), exclude):
+        return "excluded"
+    try:
+        if path.stat().st_size > max_bytes:
+            return "too-large"
+    except OSError:
+        return "missing"
+    return ""
+
+
 def read_source(path: Path) -> str | None:
     try:
         data = path.read_bytes()

@@ -84,3 +84,39 @@ def test_an_open_document_shadows_its_file_and_returns_to_it_on_close(tmp_path: 
     idx.close_document("file://a")  # the file on disk still says json.load
     assert [c.text for c in idx.suggest("other", PREFIXES[0], "\n")] == \
         ["return json.load(fh)"]
+
+
+def test_a_file_saved_while_open_stays_shadowed_by_the_open_document(tmp_path: Path):
+    (tmp_path / "a.py").write_text(FILES["a.py"])
+    idx = ProjectIndex(IndexSettings(cache=False))
+    idx.build_workspace(tmp_path, [])
+    path = tmp_path / "a.py"
+    idx.open_document("file://a", FILES["a.py"].replace("json.load", "toml.load"), str(path))
+    path.write_text(FILES["a.py"].replace("json.load", "disk.load"))  # saved elsewhere
+    idx.file_changed(path)
+    assert [c.text for c in idx.suggest("other", PREFIXES[0], "\n")] == \
+        ["return toml.load(fh)"]
+    idx.close_document("file://a")
+    assert [c.text for c in idx.suggest("other", PREFIXES[0], "\n")] == \
+        ["return disk.load(fh)"]
+
+
+def test_deleted_folders_and_files_deleted_during_a_build_stay_out(tmp_path: Path):
+    (tmp_path / "pkg").mkdir()
+    for name, text in FILES.items():
+        (tmp_path / "pkg" / name).write_text(text)
+    idx = ProjectIndex(IndexSettings(cache=False))
+    idx.build_workspace(tmp_path, [])
+    (tmp_path / "new.py").write_text(FILES["a.py"].replace("json.load", "fresh.load"))
+    idx.file_changed(tmp_path / "new.py")
+    assert idx.suggest("other", PREFIXES[0], "\n")
+    idx.file_deleted(tmp_path / "pkg")  # the folder: every file under it
+    assert [c.text for c in idx.suggest("other", PREFIXES[0], "\n")] == \
+        ["return fresh.load(fh)"]
+    assert not any("self.x" in c.text for c in idx.suggest("other", PREFIXES[3], "\n"))
+    # a build that read a file before it was deleted does not bring it back
+    late = ProjectIndex(IndexSettings(cache=False))
+    late.file_deleted(tmp_path / "pkg" / "c.py")
+    late.add_documents([SourceDoc(str(tmp_path / "pkg" / "c.py"), FILES["c.py"])],
+                       label="workspace")
+    assert late.suggest("other", PREFIXES[3], "\n") == []

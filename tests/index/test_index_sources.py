@@ -121,3 +121,16 @@ def test_add_documents_blanks_secrets_from_any_source():
     idx.add_documents([SourceDoc("/lib/a.py", "API_TOKEN = 'sk_live_abcdefghijklmnopqrstuvwx'\n"
                                  "x = 1\n", "package", "MIT", False)], label="lib")
     assert "sk_live" not in _texts(idx)
+
+
+def test_one_changed_file_is_judged_by_the_walks_rules(tmp_path: Path):
+    from codeward.server.index.sources import skip_reason
+
+    _workspace(tmp_path)
+    (tmp_path / "node_modules").mkdir()
+    cases = {"app.py": "", "generated/g.py": "ignored-dir", "x.tmp.py": "ignored",
+             "local_settings.py": "excluded", "big.py": "too-large", "notes.txt": "not-source",
+             "node_modules/m.py": "ignored-dir", "gone.py": "missing"}
+    for rel, why in cases.items():
+        assert skip_reason(tmp_path, tmp_path / rel, ["local_settings.py"], 2000) == why, rel
+    assert skip_reason(tmp_path, tmp_path.parent / "elsewhere.py", [], 2000) == "outside"
