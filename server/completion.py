@@ -23,8 +23,8 @@ from typing import Any
 
 from codeward.analyzers.contract import Action, VetContext, Vetter, strictest
 
-from . import context, postprocess
-from .engine import EngineHost
+from . import context, postprocess, precheck
+from .engine import Engine, EngineHost
 from .engine_api import CancelOrStale, CompletionEngine, GenerationRequest, GenerationResult
 from .index import ProjectIndex, Provenance
 from .index import complete as complete_mod
@@ -148,20 +148,20 @@ def run_completion(engine: CompletionEngine | None, pipeline: Vetter, req: Compl
     if index is not None:
         result.index_ms = (time.perf_counter() - index_start) * 1000
     generated: list[tuple[complete_mod.Choice, Any]] = []
+    withheld: list[dict[str, Any]] = []
     if engine is not None and complete_mod.needs_model(copies, s):
-        gen = _generate(engine, req, multiline, cancel, result)
+        gen, pre = _generate_checked(engine, req, multiline, cancel, result)
         if gen.unavailable and engine.fallback is not None:  # a remote server failed
             engine = engine.fallback
             result.model = engine.label
-            gen = _generate(engine, req, multiline, cancel, result)
-        result.prompt_tokens, result.steps = gen.prompt_tokens, gen.steps
-        result.generation_ms = gen.elapsed_ms
+            gen, pre = _generate_checked(engine, req, multiline, cancel, result)
         if gen.cancelled:
             result.reason = "cancelled"
             return result
+        withheld = [pre] if pre is not None else []
         generated = complete_mod.model_choices(gen.texts, gen.logprobs, prefix, suffix, s,
                                                multiline)
-    result.gate = [c.gate for c, _ in [*copies, *generated]]
+    result.gate = [c.gate for c, _ in [*copies, *generated]] + withheld
     vet_start = time.perf_counter()
     for choice in complete_mod.choose(copies, generated, s):
         text = choice.text
@@ -183,13 +183,40 @@ def run_completion(engine: CompletionEngine | None, pipeline: Vetter, req: Compl
     return result
 
 
+def _generate_checked(engine: CompletionEngine, req: CompletionRequest, multiline: bool,
+                      cancel: threading.Event, result: CompletionResult,
+                      ) -> tuple[GenerationResult, dict[str, Any] | None]:
+    """The model's answer; first a short run where the confidence gate would most likely
+    withhold it (``precheck``; the in-process engine only): then that run's gate inputs
+    instead of an answer."""
+    tokens = precheck.budget(req.settings, multiline) if isinstance(engine, Engine) else 0
+    spent = 0.0
+    if tokens:
+        short = _generate(engine, req, multiline, cancel, result, total=tokens)
+        spent = short.elapsed_ms
+        inputs = None if short.cancelled else precheck.withheld(
+            short.logprobs[0] if short.logprobs else [], req.settings)
+        if short.cancelled or inputs is not None:
+            result.prompt_tokens, result.steps = short.prompt_tokens, short.steps
+            result.generation_ms = spent
+            short.texts, short.logprobs = [], []
+            return short, inputs
+    gen = _generate(engine, req, multiline, cancel, result)
+    result.prompt_tokens, result.steps = gen.prompt_tokens, gen.steps
+    result.generation_ms = spent + gen.elapsed_ms
+    return gen, None
+
+
 def _generate(engine: CompletionEngine, req: CompletionRequest, multiline: bool,
-              cancel: threading.Event, result: CompletionResult) -> GenerationResult:
-    """Build the prompt (its time goes to ``result.prompt_ms``) and generate."""
+              cancel: threading.Event, result: CompletionResult,
+              total: int | None = None) -> GenerationResult:
+    """Build the prompt (its time goes to ``result.prompt_ms``) and generate (``total``:
+    a smaller prompt budget than the settings', uncached: the pre-check's)."""
     s = req.settings
     prefix, suffix = req.prefix, req.suffix
     max_new = s.engine.max_new_tokens if multiline else s.engine.single_line_max_tokens
-    total = s.context.max_prompt_tokens
+    short = total is not None
+    total = total or s.context.max_prompt_tokens
     if engine.manifest.context_length:  # prompt + completion must fit the model's positions
         total = min(total, engine.manifest.context_length - max_new)
     prompt_start = time.perf_counter()
@@ -212,7 +239,7 @@ def _generate(engine: CompletionEngine, req: CompletionRequest, multiline: bool,
             max_new_tokens=max_new,
             single_line=not multiline, candidates=s.engine.candidates,
             stop_when=block_ended if multiline and line_prefix is not None else None,
-            static_chars=prompt.static_chars,
+            static_chars=0 if short else prompt.static_chars,
         ),
         cancel,
     )

@@ -62,6 +62,13 @@ class EngineSettings:
     prompt_cache_entries: int = bounded(4, 1, 64)
     """Distinct cached heads kept (each costs a few MB for a small model, more for a large
     one); when full, the cache starts over."""
+    precheck_tokens: int = bounded(96, 0, 4096)
+    """Single-line requests under the confidence gate: first run the model on a prompt of
+    this many tokens; only when its mean token log-probability comes within
+    ``precheck_margin`` of ``index.model_min_logprob`` does the full prompt run (and the
+    gate decide on it). 0 = always run the full prompt."""
+    precheck_margin: float = bounded(0.25, 0.0, 100.0)
+    """How far below the gate's threshold the short run may be and still get a full run."""
 
     backend: str = "ctranslate2"
     """``ctranslate2`` (in process) or ``openai`` (an OpenAI-compatible ``/v1/completions``
