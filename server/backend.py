@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+FIRST_COMPLETION_WAIT_S = 2.0
+"""How long the index build waits for the first completion after the model has loaded."""
+
 Level = Literal["error", "warning"]
 Show = Callable[[str, Level], None]
 """Tells the user something once (the server shows it as a window message)."""
@@ -53,6 +56,8 @@ class Backend:
         self.root: Path | None = None
         self._index_settings: Settings | None = None
         self._file_jobs: ThreadPoolExecutor | None = None
+        self._first_done = threading.Event()
+        """Set when the first completion has been answered (the index build waits for it)."""
         self._lock = threading.Lock()
 
     @property
@@ -110,6 +115,7 @@ class Backend:
         self.recorder.completion(CompletionEvent(req, result))
 
     def _finished(self, req: CompletionRequest, result: CompletionResult) -> None:
+        self._first_done.set()
         self.activity.finished(req, result)
         if self.metrics is not None:
             self.metrics.finished(req, result)
@@ -138,10 +144,12 @@ class Backend:
             show(f"codeward: no model can be served: {exc}", "error")
         finally:
             self.loading.set_result(None)
-        # after the model: the two would compete for the CPU the first completion needs
+        # after the model and the first completion (or a short wait for one): a build holds
+        # the GIL most of its time, and the first completion should not queue behind it
         if self.index is not None:
             from .index import secretfilter
 
+            self._first_done.wait(FIRST_COMPLETION_WAIT_S)
             secretfilter.warm()
             if self.root is not None and "workspace" in settings.index.sources:
                 self.index.start_background(self.root, settings.context.exclude)

@@ -87,15 +87,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _workspace_key(docs: list[Any], root: Path) -> str:
     """The cache key ``ProjectIndex.build_workspace`` would use for these files."""
-    from . import persist
+    from . import persist, secretfilter
     from .lexer import normalize
     from .model import SourceDoc
-    from .secretfilter import blank_secrets_many
 
-    texts, _ = blank_secrets_many([normalize(d.text) for d in docs])
-    clean = [SourceDoc(d.path, t, d.source, d.license, d.own)
-             for d, t in zip(docs, texts, strict=True)]
-    return persist.content_key(clean, f"workspace:{root}")
+    texts = [SourceDoc(d.path, normalize(d.text), d.source, d.license, d.own) for d in docs]
+    return persist.content_key(texts, f"workspace:{root}", secretfilter.fingerprint())
 
 
 def cmd_clear(args: argparse.Namespace) -> int:

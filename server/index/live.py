@@ -63,19 +63,24 @@ class ProjectIndex:
                       cache: bool | None = None) -> BuildReport:
         """Index ``docs`` as one segment (loaded from the cache when the same content was
         indexed before). Replaces an earlier segment with the same ``label``."""
+        from . import secretfilter
+
         start = time.perf_counter()
         docs, over = self._cap([d for d in docs if d.text])
-        from .secretfilter import blank_secrets_many
-
-        texts, secret_lines = blank_secrets_many([normalize(d.text) for d in docs])
-        docs = [SourceDoc(d.path, t, d.source, d.license, d.own)
-                for d, t in zip(docs, texts, strict=True)]
-        key = persist.content_key(docs, label)
+        docs = [SourceDoc(d.path, normalize(d.text), d.source, d.license, d.own)
+                for d in docs]
+        # keyed by the texts as read and the secret rules: a cached segment was blanked
+        # by the same rules, so a hit skips the filter (most of a rebuild's time)
+        key = persist.content_key(docs, label, secretfilter.fingerprint())
         use_cache = self.settings.cache if cache is None else cache
         folder = self.cache_dir or persist.cache_root()
         segment = persist.load(folder / f"{key}.npz") if use_cache else None
         cached = segment is not None
+        secret_lines = 0
         if segment is None:
+            texts, secret_lines = secretfilter.blank_secrets_many([d.text for d in docs])
+            docs = [SourceDoc(d.path, t, d.source, d.license, d.own)
+                    for d, t in zip(docs, texts, strict=True)]
             segment = Segment.build(docs)
             if use_cache:
                 try:

@@ -17,8 +17,9 @@ from .segment import Anchors, Segment
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1
-"""Bumped whenever the lexer or the file layout changes (old files are then ignored)."""
+FORMAT = 2
+"""Bumped whenever the lexer, the key or the file layout changes (old files are then
+ignored)."""
 
 
 def cache_root() -> Path:
@@ -27,9 +28,10 @@ def cache_root() -> Path:
     return Path(platformdirs.user_cache_dir("codeward")) / "index"
 
 
-def content_key(docs: list[SourceDoc], label: str) -> str:
-    """sha256 over the format, a label and each document's path, metadata and text."""
-    h = hashlib.sha256(f"{FORMAT}\0{label}\0".encode())
+def content_key(docs: list[SourceDoc], label: str, rules: str = "") -> str:
+    """sha256 over the format, a label, the secret filter's ``rules`` (a fingerprint) and
+    each document's path, metadata and text (as read: the segment holds them blanked)."""
+    h = hashlib.sha256(f"{FORMAT}\0{label}\0{rules}\0".encode())
     for d in docs:
         h.update(f"{d.path}\0{d.source}\0{d.license}\0{int(d.own)}\0".encode())
         h.update(hashlib.sha256(d.text.encode("utf-8", "surrogatepass")).digest())

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import bisect
 import functools
+import hashlib
 import re
 from itertools import accumulate
+from pathlib import Path
 from re import _constants as sc  # type: ignore[attr-defined]
 from re import _parser as sp  # type: ignore[attr-defined]
 from typing import Any
@@ -109,6 +111,22 @@ def _analyzer() -> tuple[secrets_mod.SecretsAnalyzer, secrets_mod.SecretsOptions
     analyzer = secrets_mod.SecretsAnalyzer()
     analyzer.warm_up()
     return analyzer, secrets_mod.SecretsOptions()
+
+
+@functools.cache
+def fingerprint() -> str:
+    """What the filter blanks, as a short hash: every pattern and its flags, the secrets
+    analyzer's and the shared patterns' source, detect-secrets' version (a segment cached
+    under other rules is not reused)."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256(version("detect-secrets").encode())
+    for module in (secrets_mod, secret_patterns):  # the rules and the confirming analyzer
+        h.update(Path(module.__file__ or "").read_bytes())
+    for pattern, ignore_case, _ in _plans():
+        h.update(f"\0{pattern.pattern}\0{pattern.flags}\0{ignore_case}".encode())
+    h.update(_KEY_BLOCK.pattern.encode())
+    return h.hexdigest()[:16]
 
 
 def warm() -> None:

@@ -134,3 +134,23 @@ def test_one_changed_file_is_judged_by_the_walks_rules(tmp_path: Path):
     for rel, why in cases.items():
         assert skip_reason(tmp_path, tmp_path / rel, ["local_settings.py"], 2000) == why, rel
     assert skip_reason(tmp_path, tmp_path.parent / "elsewhere.py", [], 2000) == "outside"
+
+
+def test_a_cache_hit_skips_the_secret_filter_and_other_rules_miss(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    from codeward.server.index import secretfilter
+
+    _workspace(tmp_path)
+    cache = tmp_path.parent / f"{tmp_path.name}-cache"
+    first = ProjectIndex(IndexSettings(), cache_dir=cache)
+    assert first.build_workspace(tmp_path, []).skipped["secret-lines"] >= 4
+    calls: list[int] = []
+    real = secretfilter.blank_secrets_many
+    monkeypatch.setattr(secretfilter, "blank_secrets_many",
+                        lambda texts: calls.append(len(texts)) or real(texts))
+    again = ProjectIndex(IndexSettings(), cache_dir=cache)
+    assert again.build_workspace(tmp_path, []).cached and calls == []
+    assert "AKIA" not in _texts(again) and "hunter2" not in _texts(again)
+    monkeypatch.setattr(secretfilter, "fingerprint", lambda: "other rules")
+    third = ProjectIndex(IndexSettings(), cache_dir=cache)
+    assert not third.build_workspace(tmp_path, []).cached and calls
