@@ -1,7 +1,7 @@
 """What the remote engine's client costs on top of the HTTP exchange itself.
 
 The same streamed completion from the test suite's OpenAI-compatible server
-(tests/server/fake_openai.py, loopback), asked N times three ways: one plain httpx
+(tests/server/fake_openai.py, in its own process, loopback), asked N times three ways: one plain httpx
 streaming request per completion on a kept-alive client (the floor), RemoteEngine.generate
 (worker thread -> event loop -> httpx + SSE parsing -> back), and RemoteEngine.generate
 with early stop at the line end. Prints p50/p95 in ms and the ratios.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -53,8 +54,14 @@ def main() -> None:
     prompt_model = PromptModel(models.resolve_model_dir(""))
     prompt = prompt_model.family.format("def add(a, b):\n    ", "\n") * 20
     reply = "total = a + b\n    return total\n"
-    with FakeOpenAI(reply) as fake:
-        settings = dataclasses.replace(EngineSettings(), backend="openai", url=fake.url)
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parents[1] / "tests" / "server" / "fake_openai.py"),
+         "0", reply], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None and server.stdin is not None
+    url = server.stdout.readline().strip()
+    tokens = len(FakeOpenAI(reply).tokens({"max_tokens": 32}))
+    try:
+        settings = dataclasses.replace(EngineSettings(), backend="openai", url=url)
         engine = RemoteEngine(prompt_model, settings)
         body = engine._body(GenerationRequest(prompt=prompt, max_new_tokens=32), 1, True)
         client = httpx.Client(trust_env=False)
@@ -76,8 +83,12 @@ def main() -> None:
                     ("RemoteEngine, line stop", line))}
         engine.close()
         client.close()
+    finally:
+        server.stdin.close()
+        server.wait(10)
     floor = statistics.median(results["httpx direct"])
-    print(f"{args.n} completions each, {len(fake.tokens(body))} streamed tokens, loopback")
+    print(f"{args.n} completions each, {tokens} streamed tokens, loopback, server in its own "
+          "process")
     for name, xs in results.items():
         p50 = statistics.median(xs)
         print(f"{name:26s} p50 {p50:6.2f} ms  p95 {pct(xs, 0.95):6.2f} ms  "

@@ -53,6 +53,7 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as real servers do: each event goes out at once
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -149,3 +150,13 @@ class FakeOpenAI:
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
+
+
+if __name__ == "__main__":  # a server in its own process (bench/remote_overhead.py)
+    import sys
+
+    with FakeOpenAI(sys.argv[2] if len(sys.argv) > 2 else "total = a + b\n",
+                    port=int(sys.argv[1])) as server:
+        sys.stdout.write(f"{server.url}\n")
+        sys.stdout.flush()
+        sys.stdin.read()  # until the parent closes it
