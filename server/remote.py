@@ -265,7 +265,7 @@ class RemoteEngine:
     def _body(self, request: GenerationRequest, count: int, greedy: bool) -> dict[str, Any]:
         s = self.settings
         body: dict[str, Any] = {
-            "model": self.model_name, "prompt": request.prompt,
+            **s.extra_body, "model": self.model_name, "prompt": request.prompt,
             "max_tokens": request.max_new_tokens, "n": count, "stream": True,
             "stream_options": {"include_usage": True}, "logprobs": 1, "echo": False,
             "stop": self._stop_strings, "seed": s.seed,

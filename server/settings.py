@@ -103,6 +103,10 @@ class EngineSettings:
     proxy: str = ""
     """HTTP(S) proxy for the remote server (user settings only; proxy environment
     variables are not used)."""
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    """More fields for each ``/v1/completions`` request, server-specific (vLLM:
+    ``skip_special_tokens = false``, ``top_k``; llama.cpp: ``cache_prompt``); Codeward's own
+    fields (prompt, model, stream, n, stop, ...) always win."""
     breaker_failures: int = bounded(2, 1, 100)
     """Consecutive failures that open the circuit (requests then skip the server)."""
     retry_initial: float = bounded(2.0, 0.01, 3600.0)

@@ -46,7 +46,8 @@ def test_url_forms() -> None:
 def test_streams_stops_at_line_end_and_sends_the_fim_prompt(prompt_model: PromptModel) -> None:
     reply = "total = a + b\n    return total\n" + "    x = 1\n" * 50
     with FakeOpenAI(reply, token_delay=0.002) as fake:
-        eng = engine(prompt_model, fake.url, model="served-name")
+        eng = engine(prompt_model, fake.url, model="served-name",
+                     extra_body={"cache_prompt": True, "prompt": "not this"})
         prompt = prompt_model.family.format("def add(a, b):\n    ", "\n")
         out = eng.generate(GenerationRequest(prompt=prompt, max_new_tokens=200,
                                              single_line=True))
@@ -59,6 +60,7 @@ def test_streams_stops_at_line_end_and_sends_the_fim_prompt(prompt_model: Prompt
         assert body["prompt"] == prompt and body["prompt"].startswith("<fim_prefix>")
         assert body["model"] == "served-name" and body["max_tokens"] == 200
         assert body["stream"] is True and body["temperature"] == 0.0
+        assert body["cache_prompt"] is True  # extra_body, under Codeward's own fields
         assert "<fim_prefix>" in body["stop"] and "<|endoftext|>" in body["stop"]
         # the client closed the stream at the line end: the server stopped producing
         stream = fake.streams[0]
@@ -220,3 +222,74 @@ def test_api_key_from_the_environment(prompt_model: PromptModel,
         eng.generate(GenerationRequest(prompt="x", max_new_tokens=8))
         eng.close()
     assert fake.streams[0].headers["Authorization"] == "Bearer sk-test-123"
+
+
+def test_fallback_none_loads_no_local_model_and_serves_nothing(tiny_model_dir: Path) -> None:
+    from codeward.server.engine import EngineHost
+    from codeward.server.remote import start_remote
+
+    told: list[str] = []
+    settings = dataclasses.replace(EngineSettings(), backend="openai", fallback="none",
+                                   url=f"http://127.0.0.1:{free_port()}", breaker_failures=1)
+    host = EngineHost(settings)
+    remote = start_remote(host, tiny_model_dir, settings, told.append)
+    try:
+        assert host.local is None and host.engine is remote  # no CTranslate2 model loaded
+        assert remote.fallback is None
+        out = remote.generate(GenerationRequest(prompt="x", max_new_tokens=8))
+        assert out.unavailable and host.engine is None  # open: nothing serves
+        assert told and "completions use no model" in told[0]
+    finally:
+        host.close()
+
+
+def test_api_key_from_the_os_keyring(prompt_model: PromptModel) -> None:
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class Memory(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+        store: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.store.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.store[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            self.store.pop((service, username), None)
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(Memory())
+    try:
+        with FakeOpenAI("k = 2") as fake:
+            keyring.set_password("codeward", f"http://127.0.0.1:{fake.port}", "sk-from-keyring")
+            eng = engine(prompt_model, fake.url, api_key_env="", api_key_keyring=True)
+            eng.generate(GenerationRequest(prompt="x", max_new_tokens=8))
+            eng.close()
+            plain = engine(prompt_model, fake.url, api_key_env="")
+            plain.generate(GenerationRequest(prompt="x", max_new_tokens=8))
+            plain.close()
+    finally:
+        keyring.set_keyring(previous)
+    assert fake.streams[0].headers["Authorization"] == "Bearer sk-from-keyring"
+    assert "Authorization" not in fake.streams[1].headers  # keyring off: no key sent
+
+
+def test_engine_check_command(tmp_path: Path, tiny_model_dir: Path,
+                              monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    from codeward.server import trust
+    from codeward.server.cli import main
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    with FakeOpenAI("return a + b\n") as fake:
+        (tmp_path / ".codeward.toml").write_text(
+            f'[engine]\nbackend = "openai"\nurl = "{fake.url}"\n'
+            f'[model]\npath = "{tiny_model_dir}"\n')
+        assert main(["engine", "check", str(tmp_path)]) == 2  # not trusted: ctranslate2
+        trust.trust(fake.url)
+        assert main(["engine", "check", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert '"text": "return a + b\\n"' in out and '"logprobs": true' in out
