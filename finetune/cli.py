@@ -31,6 +31,7 @@ from .evaluate import EvalConfig
 from .flags import add_config_arguments, config_from_args
 from .gate import GateConfig
 from .loop import LoopConfig
+from .showpolicy import PolicyConfig
 from .simulate import SimConfig
 from .train import NotEnoughData, TrainConfig
 from .train_base import PretrainConfig
@@ -247,13 +248,15 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p, DatasetConfig, "dataset_")
     add_config_arguments(p, GateConfig, "gate_")
     add_config_arguments(p, TrainConfig, "train_")
+    add_config_arguments(p, PolicyConfig, "policy_")
 
 
 def _loop_config(args: argparse.Namespace) -> LoopConfig:
     return config_from_args(LoopConfig, args, "loop_",
                             dataset=config_from_args(DatasetConfig, args, "dataset_"),
                             train=config_from_args(TrainConfig, args, "train_"),
-                            gate=config_from_args(GateConfig, args, "gate_"))
+                            gate=config_from_args(GateConfig, args, "gate_"),
+                            policy=config_from_args(PolicyConfig, args, "policy_"))
 
 
 # -- model ------------------------------------------------------------------------------------
@@ -437,6 +440,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     result = run(_loop_config(args), say=_say)
     summary = {k: result.get(k) for k in ("status", "version", "base_version", "timings")}
+    summary["policy"] = {k: v for k, v in (result.get("policy") or {}).items()
+                         if k in ("status", "version", "reason")}
     _emit(args, result, json.dumps(summary, indent=2))
     return 0 if result["status"] in ("promoted", "registered", "skipped") else 1
 

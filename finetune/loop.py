@@ -13,11 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from codeward.server.events.config import redact_url
+from codeward.server.showpolicy import current_policy, policy_from_dict
 
 from . import registry as reg
 from .dataset import DatasetConfig, build, dataset_id, event_source, iter_events, write
 from .flags import option
 from .gate import GateConfig, gate_candidate
+from .showpolicy import (
+    NotEnoughExamples,
+    PolicyConfig,
+    examples,
+    gate_policy,
+    split,
+    train_policy,
+)
 from .train import NotEnoughData, TrainConfig, train
 
 logger = logging.getLogger(__name__)
@@ -47,6 +56,10 @@ class LoopConfig:
         "help": "how the candidate is trained (its own options)", "cli": False})
     gate: GateConfig = field(default_factory=GateConfig, metadata={
         "help": "when the candidate may be promoted (its own options)", "cli": False})
+    policy: PolicyConfig = field(default_factory=PolicyConfig, metadata={
+        "help": "how the show/rank policy is trained and gated (its own options)",
+        "cli": False})
+    show_policy: bool = option(True, "do not train the show/rank policy in this cycle")
 
 
 def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
@@ -82,6 +95,11 @@ def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
                               "dataset_id": dataset_id(ds_dir), "events": len(events),
                               "last_event_at": last_at, "kept": {k: len(v) for k, v in
                                                                  splits.items()}}
+    if cfg.show_policy:
+        t = time.perf_counter()
+        result["policy"] = policy_cycle(cfg, events, base, result["dataset_id"],
+                                        redact_url(source), say)
+        timings["policy_s"] = time.perf_counter() - t
 
     say(f"[2/5] training on {base} ({base_hf})")
     t = time.perf_counter()
@@ -90,7 +108,9 @@ def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
     except NotEnoughData as exc:
         say(f"skipped: {exc}")
         _save_state(cfg, last_at, len(events), None, "skipped")
-        return {**result, "status": "skipped", "reason": str(exc)}
+        timings["total_s"] = time.perf_counter() - t0
+        return {**result, "status": "skipped", "reason": str(exc),
+                "timings": {k: round(v, 1) for k, v in timings.items()}}
     timings["train_s"] = time.perf_counter() - t
     result["train"] = trained.to_dict()
     say(f"      {trained.method}: {trained.steps} steps in {trained.seconds:.1f} s, "
@@ -133,6 +153,38 @@ def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
     _save_state(cfg, last_at, len(events), version, status)
     say(f"{status}: {version} (base {base}) in {timings['total_s']:.0f} s")
     return result
+
+
+def policy_cycle(cfg: LoopConfig, events: list[dict[str, Any]], model_version: str,
+                 data_id: str, source: str, say: Any) -> dict[str, Any]:
+    """Train the show/rank policy on the logs, gate it on the held-out (latest) part against
+    the served one, register it as ``pN`` and promote it if it passed."""
+    say("[policy] show/rank policy from the logs")
+    exs, positions = examples(events)
+    try:
+        trained = train_policy(exs, positions, cfg.policy)
+    except NotEnoughExamples as exc:
+        say(f"      skipped: {exc}")
+        return {"status": "skipped", "reason": str(exc)}
+    train_part, held, _, held_positions = split(exs, positions, cfg.policy.holdout_share)
+    serving = current_policy(cfg.registry)
+    gate = gate_policy(policy_from_dict(trained.policy, "candidate"), serving, train_part,
+                       held, held_positions, cfg.policy.keep_share)
+    say(gate.table())
+    version = reg.add_policy(cfg.registry, trained.policy,
+                             metrics={"train": trained.report, "gate": gate.to_dict()},
+                             dataset={"id": data_id, "source": source, "events": len(events)},
+                             model_version=model_version)
+    status = "registered"
+    if gate.passed and cfg.promote:
+        reg.promote_policy(cfg.registry, version, reason="policy gate passed")
+        status = "promoted"
+    elif not gate.passed:
+        status = "refused"
+    say(f"      policy {status}: {version} ({trained.report['examples']} examples, "
+        f"threshold {trained.policy['threshold']:.2f}, {trained.report['seconds']:.1f} s)")
+    return {"status": status, "version": version, "train": trained.report,
+            "gate": gate.to_dict(), "serving": serving.version if serving else None}
 
 
 def _save_state(cfg: LoopConfig, last_at: float, events: int, version: str | None,

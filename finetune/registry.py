@@ -37,13 +37,26 @@ from codeward.server.registry import (
     verify_version,
     version_dir,
 )
+from codeward.server.showpolicy import (
+    HISTORY as POLICY_HISTORY,
+)
+from codeward.server.showpolicy import (
+    POINTER as POLICY_POINTER,
+)
+from codeward.server.showpolicy import (
+    current_policy_version,
+    load_policy,
+    policy_dir,
+    policy_from_dict,
+)
 
 from .convert import checkpoint_checksum
 
 __all__ = ["CURRENT", "HISTORY", "RegistryError", "Version", "add_version", "current_model_dir",
            "current_version", "default_root", "ensure_base", "history", "list_versions", "load_version",
            "next_version", "promote", "rollback", "root_of", "save_version", "verify_version",
-           "version_dir"]
+           "version_dir", "add_policy", "current_policy_version", "list_policies", "load_policy",
+           "promote_policy", "rollback_policy"]
 
 logger = logging.getLogger(__name__)
 
@@ -191,3 +204,63 @@ def rollback(registry: RegistryPath, to: str | None = None) -> str:
         to = str(previous)
     promote(registry, to, reason="rollback")
     return to
+
+
+# -- show/rank policies, versioned beside the models (p1, p2, ...) ---------------------------
+def list_policies(registry: RegistryPath) -> list[dict[str, Any]]:
+    """Every registered policy's metadata (version, created, metrics, dataset), oldest first."""
+    folder = root_of(registry) / "policies"
+    out = []
+    for child in sorted(folder.iterdir()) if folder.is_dir() else []:
+        try:
+            data = json.loads((child / "version.json").read_text("utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        out.append(data)
+    return sorted(out, key=lambda d: (str(d.get("created")), str(d.get("version"))))
+
+
+def add_policy(registry: RegistryPath, policy: dict[str, Any], *, metrics: dict[str, Any],
+               dataset: dict[str, Any], model_version: str = "") -> str:
+    """Register a trained policy as the next ``pN``; its JSON is checked as the server
+    will read it before anything is written."""
+    taken = {str(d.get("version")) for d in list_policies(registry)}
+    n = len(taken) + 1
+    while f"p{n}" in taken or policy_dir(registry, f"p{n}").exists():
+        n += 1
+    version = f"p{n}"
+    policy = {**policy, "version": version}
+    policy_from_dict(policy, version)
+    folder = policy_dir(registry, version)
+    _write_atomic(folder / "policy.json", json.dumps(policy, indent=1, sort_keys=True) + "\n")
+    meta = {"version": version, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "metrics": metrics, "dataset": dataset, "model_version": model_version,
+            "sha256": sha256_file(folder / "policy.json")}
+    _write_atomic(folder / "version.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return version
+
+
+def promote_policy(registry: RegistryPath, version: str, *, reason: str = "promote") -> None:
+    """Make ``version`` the served policy (checked, then one atomic pointer replace)."""
+    load_policy(registry, version)
+    root = root_of(registry)
+    previous = current_policy_version(registry)
+    _write_atomic(root / POLICY_POINTER, json.dumps({"version": version}) + "\n")
+    entry = {"at": time.time(), "version": version, "previous": previous, "reason": reason}
+    with (root / POLICY_HISTORY).open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+    logger.info("promoted policy %s (was %s)", version, previous)
+
+
+def rollback_policy(registry: RegistryPath) -> str:
+    """Promote the policy that was served before the current one."""
+    path = root_of(registry) / POLICY_HISTORY
+    current = current_policy_version(registry)
+    entries = [json.loads(line) for line in path.read_text("utf-8").splitlines()
+               if line.strip()] if path.is_file() else []
+    previous = next((e.get("previous") for e in reversed(entries)
+                     if e.get("version") == current), None)
+    if not previous:
+        raise RegistryError("no earlier policy to roll back to")
+    promote_policy(registry, str(previous), reason="rollback")
+    return str(previous)

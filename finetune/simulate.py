@@ -359,13 +359,15 @@ def export_events(store_url: str, out: str, since: float) -> int:
 
 
 async def wait_ready(client: Any, timeout_s: float) -> Any:
-    """Poll ``codeward/status`` until the model is loaded and the analyzers warmed up."""
+    """Poll ``codeward/status`` until the model is loaded, the analyzers warmed up and the
+    workspace indexed (else the same seed would see more or fewer copies run to run)."""
     deadline = time.monotonic() + timeout_s
     while True:
         status = await client.protocol.send_request_async("codeward/status", {})
         states = _as_dict(_field(status, "analyzers")).values()
-        if not _field(status, "loading") and all(str(v) in ("ready", "disabled")
-                                                 for v in states):
+        indexed = _as_dict(_field(status, "index")).get("ready", True)
+        if not _field(status, "loading") and indexed and all(
+                str(v) in ("ready", "disabled") for v in states):
             return status
         if time.monotonic() > deadline:
             logger.warning("server not ready after %.0f s; simulating anyway", timeout_s)

@@ -92,6 +92,7 @@ class Backend:
                 max_workers=settings.engine.inter_threads, max_queue=settings.engine.max_queue,
                 loading=self.loading,
             )
+            self._start_policy(settings)
             if settings.index.enabled:
                 self.index = ProjectIndex(settings.index)
                 self.service.index = self.index
@@ -101,6 +102,26 @@ class Backend:
                          name="codeward-load").start()
         if self.metrics is not None:
             self._watch_metrics(settings)
+
+    def _start_policy(self, settings: Settings) -> None:
+        """The registry's promoted show/rank policy, and a watcher that hot-swaps a newly
+        promoted one (a plain attribute replace: a request in flight keeps the one it read)."""
+        from . import showpolicy
+        from .events.config import parse
+        from .events.ids import Hasher
+
+        service = self.service
+        assert service is not None
+        registry = settings.model.registry or None
+        service.policy = showpolicy.current_policy(registry)
+        cfg, _ = parse(settings.events or {})
+        service.project_of = Hasher.from_settings(cfg).repo
+
+        def install(policy: showpolicy.Policy | None) -> None:
+            service.policy = policy
+
+        if settings.model.watch_interval > 0:
+            showpolicy.watch_policy(install, registry, settings.model.watch_interval)
 
     def _watch_metrics(self, settings: Settings) -> None:
         from .events.config import parse
@@ -239,6 +260,8 @@ class Backend:
             "remote": self.host.remote.status() if self.host and self.host.remote else None,
             "analyzers": self.pipeline.status() if self.pipeline else {},
             "busy_rejections": self.service.busy_rejections if self.service else 0,
+            "policy_version": self.service.policy.version if self.service
+            and self.service.policy else None,
             "events": {**self.recorder.stats(),
                        **({"problem": self.events_problem} if self.events_problem else {})},
             "activity": self.activity.summary(),

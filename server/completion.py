@@ -30,6 +30,7 @@ from .index import ProjectIndex, Provenance
 from .index import complete as complete_mod
 from .index.policy import license_finding
 from .settings import Settings
+from .showpolicy import Policy, add_features, learned_policy, model_needed, policy_choose
 
 logger = logging.getLogger(__name__)
 
@@ -129,9 +130,11 @@ def _vet(pipeline: Vetter, req: CompletionRequest, text: str) -> Candidate:
 
 def run_completion(engine: CompletionEngine | None, pipeline: Vetter, req: CompletionRequest,
                    cancel: threading.Event, completion_id: str,
-                   index: ProjectIndex | None = None) -> CompletionResult:
-    """Index copies and model text, gated and combined, cleaned, vetted. Runs in a worker
-    thread; blocking."""
+                   index: ProjectIndex | None = None, policy: Policy | None = None,
+                   project: str | None = None) -> CompletionResult:
+    """Index copies and model text, gated and combined (by the learned ``policy`` when one
+    is given: shown above its threshold, ordered by its score), cleaned, vetted. Runs in a
+    worker thread; blocking."""
     s = req.settings
     result = CompletionResult(id=completion_id, uri=req.uri, version=req.version,
                               model=engine.label if engine else "")
@@ -145,11 +148,14 @@ def run_completion(engine: CompletionEngine | None, pipeline: Vetter, req: Compl
         result.accept_context = "\n".join(prefix[-400:].split("\n")[-3:])
     index_start = time.perf_counter()
     copies = complete_mod.index_choices(index, req.uri, prefix, suffix, s, multiline)
+    add_features(copies, prefix, suffix, req.language, multiline)
+    policy = learned_policy(policy, s.index)
     if index is not None:
         result.index_ms = (time.perf_counter() - index_start) * 1000
     generated: list[tuple[complete_mod.Choice, Any]] = []
     withheld: list[dict[str, Any]] = []
-    if engine is not None and complete_mod.needs_model(copies, s):
+    if engine is not None and (complete_mod.needs_model(copies, s) if policy is None
+                               else model_needed(policy, project, copies, s.index.policy)):
         gen, pre = _generate_checked(engine, req, multiline, cancel, result)
         if gen.unavailable and engine.fallback is not None:  # a remote server failed
             engine = engine.fallback
@@ -161,9 +167,12 @@ def run_completion(engine: CompletionEngine | None, pipeline: Vetter, req: Compl
         withheld = [pre] if pre is not None else []
         generated = complete_mod.model_choices(gen.texts, gen.logprobs, prefix, suffix, s,
                                                multiline)
+        add_features(generated, prefix, suffix, req.language, multiline)
+    chosen = complete_mod.choose(copies, generated, s) if policy is None \
+        else policy_choose(policy, project, [c for c, _ in [*copies, *generated]])
     result.gate = [c.gate for c, _ in [*copies, *generated]] + withheld
     vet_start = time.perf_counter()
-    for choice in complete_mod.choose(copies, generated, s):
+    for choice in chosen:
         text = choice.text
         if "\r\n" in req.text:  # the document's own line ends
             text = text.replace("\n", "\r\n")
@@ -320,6 +329,11 @@ class CompletionService:
         self.busy_rejections = 0
         self.index: ProjectIndex | None = None
         """The project index, a completion source beside the model (set by the backend)."""
+        self.policy: Policy | None = None
+        """The learned show/rank policy (None: the confidence gate decides). Replaced whole
+        by a hot swap; each request reads it once."""
+        self.project_of: Callable[[str], str | None] = lambda path: None
+        """A document path -> its project key in the policy (the events' repository hash)."""
 
     def _reuse(self, req: CompletionRequest, cid: str) -> CompletionResult | None:
         last = self._last.get((req.session, req.uri))
@@ -418,12 +432,15 @@ class CompletionService:
                                         model=label, reason="busy")
             self._pending += 1
         cancel = CancelOrStale(is_current)
+        policy = self.policy
 
         def job() -> CompletionResult:
             if cancel.is_set() or not is_current():
                 return CompletionResult(id=cid, uri=req.uri, version=req.version,
                                         model=label, reason="stale")
-            return run_completion(engine, self.pipeline, req, cancel, cid, self.index)
+            project = self.project_of(req.path) if policy is not None else None
+            return run_completion(engine, self.pipeline, req, cancel, cid, self.index,
+                                  policy, project)
 
         loop = asyncio.get_running_loop()
         try:

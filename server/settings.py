@@ -211,6 +211,10 @@ class IndexSettings:
     policy: str = "index-first"
     """``index-first``, ``model-first``, ``rank``, ``index-only``, ``model-only`` or
     ``ungated`` (every candidate shown, the old behaviour)."""
+    learned_policy: bool = True
+    """Let the registry's promoted show/rank policy (trained from your accept/reject logs by
+    ``codeward finetune run``) decide what is shown and in which order; without one, or
+    with ``false`` or under ``ungated``, the thresholds above decide."""
     max_candidates: int = bounded(3, 1, 10)
     """Distinct index continuations offered at most."""
     multiline: bool = True

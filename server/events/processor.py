@@ -114,7 +114,8 @@ class Processor:
     def _completion(self, event: CompletionEvent, at: float) -> list[dict[str, Any]]:
         req, result = event.request, event.result
         cands = [(c, False) for c in result.candidates] + [(c, True) for c in result.blocked]
-        if not cands:
+        withheld = not cands and result.reason == "withheld" and bool(result.gate)
+        if not cands and not withheld:
             return []
         cfg, redactor = self._project(req.settings.events)
         exclude = [*self.exclude, *cfg.exclude, *req.settings.context.exclude]
@@ -126,6 +127,14 @@ class Processor:
         common = {"completion_id": result.id, "model_version": result.model,
                   "language": req.language, "uri_hash": self.hasher(req.uri),
                   "repo_hash": self.hasher.repo(req.path), "user_hash": self.user_hash}
+        if withheld:  # nothing shown: its gate inputs and features only, no text
+            self.counts["withheld"] += 1
+            return [{"type": "withheld", "event_id": uuid.uuid4().hex, **common,
+                     "candidate_index": None, "at": at, "kind": req.kind,
+                     "multiline": result.multiline, "reason": result.reason,
+                     "latency_ms": round(result.latency_ms, 3),
+                     "candidates": len(result.gate),
+                     "gate": [dict(g) for g in result.gate]}]
         before = window_before(req.text, req.offset, cfg.prefix_chars)
         after = window_after(req.text, req.offset, cfg.suffix_chars)
         rows = []

@@ -1,0 +1,292 @@
+"""The learned show/rank policy, serving side: decision features, scoring, the registry's
+promoted policy and its hot swap.
+
+Every candidate a completion considers (index copy or model text, shown or not) gets its
+*decision features* from :func:`decision_features`: numbers and categories only, never
+document text. The same dict goes into the completion event (``gate["features"]``) and into
+the policy's score, so what is trained on is exactly what is served on.
+
+A policy is a calibrated logistic regression exported to plain JSON (trained by
+``codeward.finetune.showpolicy`` with scikit-learn): per feature name a weight, one model
+per project (a repository hash) fitted with the pooled data of every project as its prior,
+and a global one for projects it has not seen. Scoring is a dot product: the server needs
+no scikit-learn, and loading a policy never unpickles anything. With no policy promoted
+the confidence gate (``index/gate.py``) decides alone, as before.
+
+Registry layout (beside the models, see ``registry.py``)::
+
+    REGISTRY/policies/<version>/policy.json   the policy (format below)
+    REGISTRY/POLICY                           {"version": ...}: the promoted policy
+    REGISTRY/policy-history.jsonl             every promotion and rollback
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from .registry import RegistryError, RegistryPath, root_of
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "codeward-show-policy/1"
+POINTER = "POLICY"
+HISTORY = "policy-history.jsonl"
+GLOBAL = "*"
+"""The key of the model used for projects the policy has no model of its own for."""
+
+_CLOSERS = {")": "close", "]": "close", "}": "close"}
+_OPENERS = {"(": "open", "[": "open", "{": "open"}
+_PUNCT = {":": "colon", ",": "comma", "=": "assign", ".": "dot", "'": "quote", '"': "quote",
+          "#": "comment", "@": "decorator", "\\": "continuation"}
+
+
+def after_kind(char: str) -> str:
+    """The kind of syntax token that ends at the cursor's left: ``colon``, ``open``, ..."""
+    if not char:
+        return "start"
+    if char.isalnum() or char == "_":
+        return "word"
+    return _OPENERS.get(char) or _CLOSERS.get(char) or _PUNCT.get(char) or "operator"
+
+
+def position_kind(prefix: str) -> tuple[str, str, int]:
+    """(``new_line`` or ``mid_line``, the kind of token before the cursor, indentation)."""
+    line = prefix[prefix.rfind("\n") + 1:]
+    indent = len(line) - len(line.lstrip(" \t"))
+    if line.strip():
+        return "mid_line", after_kind(line.rstrip()[-1]), indent
+    before = prefix[: len(prefix) - len(line)].rstrip()
+    return "new_line", after_kind(before[-1] if before else ""), indent
+
+
+def decision_features(source: str, gate: dict[str, Any], text: str, prefix: str, suffix: str,
+                      language: str, multiline: bool) -> dict[str, Any]:
+    """What the show/rank decision is made on for one candidate (numbers and categories,
+    no text): its source, the confidence gate's inputs and verdict (so a policy starts from
+    the gate and learns where it is wrong), where the cursor is, and lengths."""
+    position, after, indent = position_kind(prefix)
+    line_prefix = prefix[prefix.rfind("\n") + 1:]
+    line_suffix = suffix.split("\n", 1)[0]
+    out: dict[str, Any] = {
+        "source": source, "language": language, "position": position, "after": after,
+        "multiline": bool(multiline), "indent": indent,
+        "prefix_chars": len(prefix), "suffix_chars": len(suffix),
+        "line_prefix_chars": len(line_prefix.strip()), "line_suffix_chars": len(line_suffix.strip()),
+        "candidate_chars": len(text), "candidate_lines": text.count("\n") + 1,
+        "gate_shown": bool(gate.get("shown")),
+    }
+    for key in ("match_tokens", "vote_share", "occurrences", "mean_logprob", "min_logprob",
+                "tokens"):
+        value = gate.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) \
+                and math.isfinite(value):
+            out[key] = value
+    return out
+
+
+def _log1p(value: Any) -> float:
+    return math.log1p(max(0.0, float(value or 0)))
+
+
+def vectorize(f: dict[str, Any]) -> dict[str, float]:
+    """Decision features as named numbers (one-hot categories, log lengths). The one encoding
+    training and serving share; a name a policy has no weight for counts zero."""
+    v: dict[str, float] = {f"{k}={f.get(k)}": 1.0 for k in ("source", "position", "after",
+                                                             "language")}
+    v.update(multiline=float(bool(f.get("multiline"))),
+             gate_shown=float(bool(f.get("gate_shown"))),
+             indent=min(float(f.get("indent") or 0), 40.0) / 4,
+             log_prefix_chars=_log1p(f.get("prefix_chars")),
+             log_suffix_chars=_log1p(f.get("suffix_chars")),
+             log_line_prefix_chars=_log1p(f.get("line_prefix_chars")),
+             log_line_suffix_chars=_log1p(f.get("line_suffix_chars")),
+             log_candidate_chars=_log1p(f.get("candidate_chars")),
+             candidate_lines=min(float(f.get("candidate_lines") or 1), 50.0))
+    source = f.get("source")
+    if source == "index":
+        v.update(log_match_tokens=_log1p(f.get("match_tokens")),
+                 vote_share=float(f.get("vote_share") or 0.0),
+                 log_occurrences=_log1p(f.get("occurrences")))
+    elif source == "model":
+        if "mean_logprob" in f:
+            v.update(mean_logprob=max(-20.0, float(f["mean_logprob"])),
+                     min_logprob=max(-50.0, float(f.get("min_logprob", f["mean_logprob"]))),
+                     log_tokens=_log1p(f.get("tokens")))
+        else:
+            v["model_logprob_missing"] = 1.0
+    return v
+
+
+@dataclass
+class LinearModel:
+    intercept: float
+    weights: dict[str, float]
+
+    def score(self, features: dict[str, Any]) -> float:
+        z = self.intercept + sum(self.weights.get(k, 0.0) * x
+                                 for k, x in vectorize(features).items())
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+@dataclass
+class Policy:
+    """A promoted show/rank policy: per-project models, a global one, a threshold."""
+
+    version: str
+    threshold: float
+    models: dict[str, LinearModel]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def model_for(self, project: str | None) -> LinearModel:
+        return self.models.get(project or "", self.models[GLOBAL])
+
+    def score(self, features: dict[str, Any], project: str | None = None) -> float:
+        """The predicted probability that the candidate is accepted and kept."""
+        return self.model_for(project).score(features)
+
+    def rank(self, items: Sequence[tuple[Any, dict[str, Any]]], project: str | None = None,
+             ) -> list[tuple[Any, float, bool]]:
+        """(item, score, shown) for (item, features) pairs, best first."""
+        model = self.model_for(project)
+        scored = [(item, model.score(f)) for item, f in items]
+        scored.sort(key=lambda p: -p[1])
+        return [(item, s, s >= self.threshold) for item, s in scored]
+
+
+class _Choice(Protocol):
+    source: str
+    text: str
+    gate: dict[str, Any]
+
+
+def add_features(choices: Sequence[tuple[_Choice, Any]], prefix: str, suffix: str,
+                 language: str, multiline: bool) -> None:
+    """Every considered candidate's decision features, into its gate inputs: what the
+    completion event records and what the policy scores (one computation)."""
+    for choice, _ in choices:
+        choice.gate["features"] = decision_features(choice.source, choice.gate, choice.text,
+                                                    prefix, suffix, language, multiline)
+
+
+def learned_policy(policy: Policy | None, index: Any) -> Policy | None:
+    """The policy that decides, if any (``index``: the index settings): none under
+    ``ungated`` (everything shown: exploration), with ``index.learned_policy = false`` or
+    with the index off."""
+    if policy is None or not index.enabled or not index.learned_policy \
+            or index.policy == "ungated":
+        return None
+    return policy
+
+
+C = TypeVar("C", bound=_Choice)
+
+
+def policy_choose(policy: Policy, project: str | None, choices: Sequence[C]) -> list[C]:
+    """The candidates whose score reaches the policy's threshold, best first; every
+    candidate's score and verdict go into its gate inputs (and so into its event)."""
+    ranked = policy.rank([(c, c.gate.get("features") or {}) for c in choices], project)
+    for choice, score, show in ranked:
+        choice.gate.update(policy=policy.version, policy_score=round(score, 4),
+                           policy_threshold=policy.threshold, shown=show)
+    return [choice for choice, _, show in ranked if show]
+
+
+def model_needed(policy: Policy, project: str | None, copies: Sequence[tuple[_Choice, Any]],
+                 index_policy: str) -> bool:
+    """Whether the model must run under the policy: not for ``index-only``, nor for
+    ``index-first`` when a copy already reaches the threshold."""
+    if index_policy == "index-only":
+        return False
+    return index_policy != "index-first" or not any(
+        policy.score(c.gate.get("features") or {}, project) >= policy.threshold
+        for c, _ in copies)
+
+
+def policy_from_dict(data: dict[str, Any], version: str = "") -> Policy:
+    """Parse (and check) the JSON form; a bad file raises ``RegistryError``."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise RegistryError(f"not a show policy (format {data.get('format') if isinstance(data, dict) else None!r}, expected {FORMAT})")
+    try:
+        models = {str(k): LinearModel(float(m["intercept"]),
+                                      {str(n): float(w) for n, w in m["weights"].items()})
+                  for k, m in data["models"].items()}
+        threshold = float(data["threshold"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RegistryError(f"malformed show policy: {exc}") from exc
+    bad = [w for m in models.values() for w in (m.intercept, *m.weights.values())
+           if not math.isfinite(w)]
+    if GLOBAL not in models or not 0.0 <= threshold <= 1.0 or bad:
+        raise RegistryError("malformed show policy: needs a global model ('*'), finite "
+                            "weights and a threshold in [0, 1]")
+    return Policy(version=version or str(data.get("version") or ""), threshold=threshold,
+                  models=models, info={k: v for k, v in data.items() if k != "models"})
+
+
+def policy_dir(registry: RegistryPath, version: str) -> Path:
+    if not version or "/" in version or version.startswith("."):
+        raise RegistryError(f"bad policy version name {version!r}")
+    return root_of(registry) / "policies" / version
+
+
+def current_policy_version(registry: RegistryPath) -> str | None:
+    try:
+        data = json.loads((root_of(registry) / POINTER).read_text("utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    version = data.get("version") if isinstance(data, dict) else None
+    return str(version) if version else None
+
+
+def load_policy(registry: RegistryPath, version: str) -> Policy:
+    path = policy_dir(registry, version) / "policy.json"
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RegistryError(f"policy {version}: unreadable {path} ({exc})") from exc
+    return policy_from_dict(data, version)
+
+
+def current_policy(registry: RegistryPath) -> Policy | None:
+    """The promoted policy, or None (none promoted, or it cannot be read: logged)."""
+    version = current_policy_version(registry)
+    if version is None:
+        return None
+    try:
+        return load_policy(registry, version)
+    except RegistryError as exc:
+        logger.error("show policy %s rejected, the confidence gate decides: %s", version, exc)
+        return None
+
+
+def watch_policy(install: Callable[[Policy | None], None], registry: RegistryPath,
+                 interval: float) -> threading.Thread:
+    """A daemon thread that installs a newly promoted policy (hot swap). A policy that
+    cannot be read is rejected and the one installed keeps deciding."""
+    def loop() -> None:
+        seen = current_policy_version(registry)
+        while True:
+            time.sleep(interval)
+            try:
+                version = current_policy_version(registry)
+                if version is None or version == seen:
+                    continue
+                seen = version
+                logger.info("registry: show policy %s promoted, loading it", version)
+                install(load_policy(registry, version))
+            except RegistryError as exc:
+                logger.error("registry: show policy %s rejected, the old one keeps "
+                             "deciding: %s", seen, exc)
+            except Exception:
+                logger.exception("show policy watch failed; will retry")
+
+    thread = threading.Thread(target=loop, name="codeward-policy-watch", daemon=True)
+    thread.start()
+    return thread
