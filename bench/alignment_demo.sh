@@ -84,23 +84,7 @@ for pkg in "${PACKAGES[@]}"; do
   timed simulate_after sim after B ''
   timed simulate_policy sim policy B '' --model "$SHIPPED"
   timed simulate_model sim model B ', "index": {"learned_policy": false}'
-  python - "$D" "$pkg" "{${STEPS%, }}" >> "$W/rows.jsonl" <<'EOF'
-import json, sys
-from pathlib import Path
-d, pkg, steps = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
-run = json.loads((d / "run.json").read_text()) if (d / "run.json").is_file() else {}
-row = {"package": pkg, "steps_s": steps, "run": {k: run.get(k) for k in
-       ("status", "version", "reason", "timings")},
-       "policy": {k: (run.get("policy") or {}).get(k) for k in ("status", "version", "reason")},
-       "gate": {k: ((run.get("gate") or {}).get(k)) for k in ("baseline", "candidate", "passed", "reasons")}}
-for label in ("train", "before", "policy", "model", "after"):
-    r = json.loads((d / f"{label}.json").read_text())
-    row[label] = {"requests": r["requests"], "shown": r["shown"], "accepted": r["accepted"],
-                  "acceptance_rate": r["acceptance_rate"], "kept_chars": r["kept_chars"],
-                  "kept_per_position": r["kept_chars"] / max(1, r["requests"]),
-                  "insecure_rate": r["insecure_rate"]}
-print(json.dumps(row))
-EOF
-  tail -1 "$W/rows.jsonl" | python -c 'import json,sys; r=json.load(sys.stdin); print(json.dumps({k: r[k] for k in ("before","policy","model","after","steps_s","policy")}, indent=1))'
+  python bench/alignment_table.py row "$D" "$pkg" "{${STEPS%, }}" >> "$W/rows.jsonl"
+  tail -1 "$W/rows.jsonl" | python -c 'import json,sys; r=json.load(sys.stdin); print(json.dumps({k: r[k] for k in ("before","policy","model","after","steps_s","show_policy")}, indent=1))'
 done
 python bench/alignment_table.py "$W/rows.jsonl" | tee "$W/table.md"
