@@ -3,6 +3,7 @@ position) and ``codeward vet`` (a suggestion vetted as if inserted there)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -15,6 +16,7 @@ from codeward.analyzers.pipeline import Pipeline
 from . import models
 from .completion import CompletionEvent, CompletionRequest, run_completion
 from .engine import Engine
+from .index import ProjectIndex
 from .settings import SettingsResolver
 
 LANGUAGES = {".py": "python", ".pyi": "python", ".js": "javascript", ".ts": "typescript",
@@ -77,12 +79,17 @@ def complete_file(file: Path, line: int, col: int, *, model: str | None = None,
     pipeline.prepare(str(file.resolve()), language, background=False)
     if wait:
         wait_for_analyzers(pipeline, 120.0, progress)
+    uri = file.resolve().as_uri()
+    index = _document_index(settings, uri, text, str(file.resolve()))
     try:
-        req = CompletionRequest(uri=file.resolve().as_uri(), path=str(file.resolve()),
+        req = CompletionRequest(uri=uri, path=str(file.resolve()),
                                 language=language, version=0,
                                 text=text, offset=offset, settings=settings, kind="cli")
-        result = run_completion(engine, pipeline, req, threading.Event(), uuid.uuid4().hex)
+        result = run_completion(engine, pipeline, req, threading.Event(), uuid.uuid4().hex,
+                                index)
     finally:
+        if index is not None:
+            index.close()
         pipeline.close()
         engine.close()
     if record:
@@ -96,6 +103,17 @@ def complete_file(file: Path, line: int, col: int, *, model: str | None = None,
     out = result.as_dict()
     return {k: out[k] for k in ("id", "model", "reason", "multiline", "candidates", "blocked",
                                 "generation_ms", "vetting_ms", "prompt_tokens")}
+
+
+def _document_index(settings: Any, uri: str, text: str, path: str) -> ProjectIndex | None:
+    """The project index over the document itself (the server's "documents" source; the
+    one-shot command builds no workspace index), or None when the index is off."""
+    s = settings.index
+    if not s.enabled or "documents" not in s.sources:
+        return None
+    index = ProjectIndex(dataclasses.replace(s, cache=False))
+    index.open_document(uri, text, path)
+    return index
 
 
 def vet_file(file: Path, line: int, col: int, suggestion: str, *,

@@ -206,7 +206,7 @@ class IndexSettings:
     """Gate: an index suggestion needs at least this many matched tokens before the cursor."""
     min_vote_share: float = bounded(0.5, 0.0, 1.0)
     """Gate: and at least this share of the votes of its occurrences."""
-    model_min_logprob: float = bounded(-1.0, -100.0, 0.0)
+    model_min_logprob: float = bounded(-0.25, -100.0, 0.0)
     """Gate: a model suggestion needs at least this mean token log-probability."""
     policy: str = "index-first"
     """``index-first``, ``model-first``, ``rank``, ``index-only``, ``model-only`` or

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from readme_blocks import block
+from readme_blocks import DEMO_COL, DEMO_EXPECTED, DEMO_LINE, block, demo_source
 
 pytestmark = pytest.mark.editor
 BIN = Path(sys.executable).parent
@@ -30,19 +30,20 @@ def test_emacs_eglot_readme_config_completes_and_accepts(tmp_path: Path) -> None
     config.write_text(block("elisp", "**Emacs"))
     (tmp_path / ".codeward.toml").write_text("[vetting]\nbudget_ms = 2000\n")
     src = tmp_path / "demo.py"
-    src.write_text("class Point:\n    def __init__(self\n")
+    src.write_text(demo_source())
     out = tmp_path / "out.txt"
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
            "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
            "CODEWARD_EMACS_OUT": str(out), "CODEWARD_README_EL": str(config),
-           "CODEWARD_FILE": str(src), "CODEWARD_LINE": "2", "CODEWARD_COL": "21"}
+           "CODEWARD_FILE": str(src), "CODEWARD_LINE": str(DEMO_LINE),
+           "CODEWARD_COL": str(DEMO_COL)}
     proc = subprocess.run([EMACS, "--batch", "-l", str(Path(__file__).with_name(
         "emacs_drive.el"))], cwd=tmp_path, env=env, timeout=150, capture_output=True,
         text=True)
     assert out.exists(), proc.stderr[-2000:]
     status, _, buffer = out.read_text().partition("\n")
     assert status == "ok", (buffer, proc.stderr[-2000:])
-    assert buffer.splitlines()[1] == "    def __init__(self, **kwargs):", buffer
+    assert buffer.splitlines()[DEMO_LINE - 1] == DEMO_EXPECTED, buffer
     rows: list[dict] = []
     deadline = time.time() + 15
     while time.time() < deadline:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from readme_blocks import block
+from readme_blocks import DEMO_COL, DEMO_EXPECTED, DEMO_LINE, block, demo_source
 
 pytestmark = pytest.mark.editor
 BIN = Path(sys.executable).parent
@@ -35,18 +35,18 @@ def test_neovim_readme_config_completes_and_reports(tmp_path: Path, eol: str) ->
     config.write_text(block("lua", "**Neovim"))
     (tmp_path / ".codeward.toml").write_text("[vetting]\nbudget_ms = 2000\n")
     src = tmp_path / "demo.py"
-    src.write_bytes(f"class Point:{eol}    def __init__(self{eol}".encode())
+    src.write_bytes(demo_source(eol).encode())
     out = tmp_path / "out.txt"
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
            "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_STATE_HOME": str(tmp_path / "state"),
            "CODEWARD_NVIM_OUT": str(out), "CODEWARD_README_LUA": str(config),
-           "CODEWARD_LINE": "2", "CODEWARD_COL": "21"}
+           "CODEWARD_LINE": str(DEMO_LINE), "CODEWARD_COL": str(DEMO_COL)}
     script = Path(__file__).with_name("nvim_drive.lua")
     subprocess.run([NVIM, "--headless", "--clean", "-u", str(script), str(src)], cwd=tmp_path,
                    env=env, timeout=120, check=False, capture_output=True)
     status, _, buffer = out.read_text().partition("\n")
     assert status == "ok", buffer
-    assert buffer.splitlines()[1] == "    def __init__(self, **kwargs):", buffer
+    assert buffer.splitlines()[DEMO_LINE - 1] == DEMO_EXPECTED, buffer
     deadline = time.time() + 15
     rows: list[dict] = []
     while time.time() < deadline:  # the item's accept command ran in the server

@@ -97,3 +97,19 @@ def test_one_shot_records_nothing_unless_asked(tiny_model_dir: Path, tmp_path: P
     stats = run("events", "stats", "--json", env=env)
     assert stats.returncode == 0, stats.stderr
     assert json.loads(stats.stdout)["total"]["served"] == 1, stats.stdout
+
+
+def test_complete_copies_from_the_document_through_the_index(tiny_model_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """The one-shot command completes as the server does: the document itself is in the
+    project index, so a line the file already has elsewhere is copied, with provenance."""
+    (tmp_path / ".codeward.toml").write_text("[vetting]\nbudget_ms = 2000\n")
+    src = tmp_path / "m.py"
+    src.write_text("class P:\n    def __init__(self, x, y):\n        self.x = x\n"
+                   "        self.y = y\n\n\nclass S:\n    def __init__(self, x, y):\n"
+                   "        self.x = x\n        self.y\n")
+    proc = run("complete", f"{src}:10:15", "--model", str(tiny_model_dir), "--json",
+               "--no-wait", "--log-level", "ERROR")
+    first = json.loads(proc.stdout)["candidates"][0]
+    assert (first["text"], first["source"]) == (" = y", "index")
+    assert first["provenance"]["line"] == 4 and first["gate"]["match_tokens"] >= 8
