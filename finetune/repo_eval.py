@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from codeward.server import postprocess
 
@@ -62,6 +62,9 @@ class Row:
     answers: dict[str, Answer] = field(default_factory=dict)
     scores: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     """:func:`~.evaluate.score` of each text shown here so far (a sweep shows few)."""
+    cleaned: dict[tuple[str, int], list[Any]] = field(default_factory=dict, repr=False)
+    """Each source's candidates after the server's clean-up (the same under every
+    threshold of a sweep)."""
 
     def score(self, text: str) -> dict[str, Any]:
         if text not in self.scores:
@@ -145,16 +148,6 @@ def collect(root: Path, cfg: EvalConfig, sources: list[CompletionSource],
 
 # -- policies and metrics ----------------------------------------------------------------------
 
-class _Replay:
-    """Stands in for the project index at one position: the candidates it gave there."""
-
-    def __init__(self, found: list[Any]) -> None:
-        self.found = found
-
-    def suggest(self, *args: Any, **kwargs: Any) -> list[Any]:
-        return list(self.found)
-
-
 @dataclass
 class Policy:
     """What the editor is shown at a position: the server's own path from candidates to
@@ -177,15 +170,24 @@ class Policy:
         prefix, suffix = pos.text[:pos.offset], pos.text[pos.offset:]
         idx = row.answers.get("index") if "index" in self.sources else None
         mdl = row.answers.get("model") if "model" in self.sources else None
-        copies = complete.index_choices(cast(Any, _Replay(idx.candidates)), "", prefix, suffix, s,
-                                        row.multiline) if idx else []
+        copies: list[Any] = []
+        if idx and s.index.enabled and s.index.policy != "model-only":
+            # complete.index_choices, its clean-up kept per position (a sweep gates the
+            # same copies many times)
+            key = ("index", s.completion.max_lines)
+            if key not in row.cleaned:
+                row.cleaned[key] = complete.clean_copies(idx.candidates, prefix, suffix, s)
+            copies = complete.gate_copies(row.cleaned[key], prefix, s)
         latency = idx.latency_ms if idx else 0.0
         generated: list[Any] = []
         if mdl and complete.needs_model(copies, s):
             latency += mdl.latency_ms
-            generated = complete.model_choices([raw for raw, _ in mdl.candidates],
-                                               [lps for _, lps in mdl.candidates],
-                                               prefix, suffix, s, row.multiline)
+            key = ("model", s.completion.max_lines)
+            if key not in row.cleaned:
+                row.cleaned[key] = complete.clean_generated(
+                    [raw for raw, _ in mdl.candidates], [lps for _, lps in mdl.candidates],
+                    prefix, suffix, s, row.multiline)
+            generated = complete.gate_generated(row.cleaned[key], s)
         shown = complete.choose(copies, generated, s)
         if not shown:
             return "", latency, ""

@@ -1,11 +1,13 @@
 """Choosing the confidence thresholds: a sweep over the kept answers of the TUNING
 repository (never a held-out one), and the policies reported at a given setting.
 
-For every combination policy and every grid point of the index's minimum match length and
-vote share and the model's minimum mean token log-probability, the gate is applied to the
-answers collected once (:func:`.repo_eval.collect`); the chosen setting is the one with the
-most exact next lines (license headers excluded) among those whose precision among shown
-suggestions reaches the target with 95% confidence.
+First the index's gate alone (``index-only``) over every grid point of its thresholds (the
+minimum match length for a copy from another file, from the document itself and for one
+its occurrences agree on, and the vote share); then, at the index thresholds chosen there,
+every combination policy over the model's minimum mean token log-probability (and the
+model alone). The chosen setting is the one with the most exact next lines (license headers
+excluded) among those whose precision among shown suggestions reaches the target with 95%
+confidence.
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from typing import Any
 
 from .repo_eval import Policy, Row, summarize
 
-MIN_MATCH = (1, 2, 3, 4, 6, 8, 10, 12, 16, 24)
+MIN_MATCH = (4, 6, 8, 10, 12, 16, 24)
+SAME_FILE_MIN_MATCH = (8, 12, 16, 24, 32)
+AGREED_MIN_MATCH = (4, 5, 6, 8)
+"""Not 3 or fewer: such a match is punctuation and a line start (``):`` and indentation),
+which two files agree on by chance."""
 MIN_SHARE = (0.0, 0.5, 0.7, 0.9)
 MODEL_MIN_LOGPROB = (-100.0, -1.0, -0.5, -0.35, -0.25, -0.15, -0.1)
 """-100 lets every model suggestion through."""
-SWEPT_POLICIES = ("index-only", "model-only", "index-first", "model-first", "rank")
+COMBINED_POLICIES = ("model-only", "index-first", "model-first", "rank")
+INDEX_KEYS = ("min_match_tokens", "same_file_min_match_tokens", "agreed_min_match_tokens",
+              "min_vote_share")
 
 
 def _at(settings: Any, policy: str, **thresholds: Any) -> Any:
@@ -44,34 +52,43 @@ def reported_policies(settings: Any, sources: list[str]) -> list[Policy]:
     return out
 
 
-def grid(settings: Any, policy: str) -> list[Any]:
-    """Every threshold combination that matters to ``policy``."""
-    s = settings.index
-    match = MIN_MATCH if policy != "model-only" else (s.min_match_tokens,)
-    share = MIN_SHARE if policy != "model-only" else (s.min_vote_share,)
-    logprob = MODEL_MIN_LOGPROB if policy != "index-only" else (s.model_min_logprob,)
-    return [_at(settings, policy, min_match_tokens=m, min_vote_share=v, model_min_logprob=lp)
-            for m, v, lp in itertools.product(match, share, logprob)]
+def index_grid(settings: Any) -> list[Any]:
+    """Every combination of the index gate's thresholds (policy ``index-only``)."""
+    return [_at(settings, "index-only", min_match_tokens=m, same_file_min_match_tokens=f,
+                agreed_min_match_tokens=a, min_vote_share=v)
+            for m, f, a, v in itertools.product(MIN_MATCH, SAME_FILE_MIN_MATCH,
+                                                AGREED_MIN_MATCH, MIN_SHARE)]
 
 
-def sweep(rows: list[Row], settings: Any, sources: list[str]) -> list[dict[str, Any]]:
+def _line(policy: str, s: Any, m: dict[str, Any]) -> dict[str, Any]:
+    nh = m["no_header"]
+    return {"policy": policy, **{k: getattr(s.index, k) for k in INDEX_KEYS},
+            "model_min_logprob": s.index.model_min_logprob,
+            "exact": nh["exact_match"], "exact_n": nh["exact"], "shown_n": nh["shown"],
+            "precision_low": round(wilson_lower(nh["exact"], nh["shown"]), 4),
+            "precision": nh["precision"], "shown": nh["shown_rate"],
+            "p95_ms": m["latency_ms"]["p95"]}
+
+
+def sweep(rows: list[Row], settings: Any, sources: list[str],
+          target: float = 0.6) -> list[dict[str, Any]]:
     """One line per policy and grid point: its thresholds and metrics."""
-    policies = [p for p in SWEPT_POLICIES
-                if {"model", "index"} <= set(sources) or p == f"{sources[0]}-only"]
     out = []
-    for policy in policies:
-        for s in grid(settings, policy):
-            m = summarize(rows, Policy(policy, s))
-            out.append({"policy": policy, "min_match_tokens": s.index.min_match_tokens,
-                        "min_vote_share": s.index.min_vote_share,
-                        "model_min_logprob": s.index.model_min_logprob,
-                        "exact": m["no_header"]["exact_match"],
-                        "exact_n": m["no_header"]["exact"], "shown_n": m["no_header"]["shown"],
-                        "precision_low": round(wilson_lower(m["no_header"]["exact"],
-                                                            m["no_header"]["shown"]), 4),
-                        "precision": m["no_header"]["precision"],
-                        "shown": m["no_header"]["shown_rate"],
-                        "p95_ms": m["latency_ms"]["p95"]})
+    index_at = settings.index
+    if "index" in sources:
+        lines = [_line("index-only", s, summarize(rows, Policy("index-only", s)))
+                 for s in index_grid(settings)]
+        out += lines
+        best = choose(lines, target)
+        if best is not None:
+            index_at = dataclasses.replace(index_at, **{k: best[k] for k in INDEX_KEYS})
+    if "model" in sources:
+        base = dataclasses.replace(settings, index=index_at)
+        policies = COMBINED_POLICIES if "index" in sources else ("model-only",)
+        for policy in policies:
+            for lp in MODEL_MIN_LOGPROB:
+                s = _at(base, policy, model_min_logprob=lp)
+                out.append(_line(policy, s, summarize(rows, Policy(policy, s))))
     return out
 
 
@@ -93,8 +110,8 @@ def choose(lines: list[dict[str, Any]], target: float) -> dict[str, Any] | None:
     good = [x for x in lines if x["precision_low"] >= target]
     if not good:
         return None
-    return max(good, key=lambda x: (x["exact"], x["precision"], x["min_match_tokens"],
-                                    x["min_vote_share"], x["model_min_logprob"]))
+    return max(good, key=lambda x: (x["exact"], x["precision"],
+                                    *(x[k] for k in INDEX_KEYS), x["model_min_logprob"]))
 
 
 def best_per_policy(lines: list[dict[str, Any]], target: float) -> list[dict[str, Any]]:
@@ -107,12 +124,14 @@ def best_per_policy(lines: list[dict[str, Any]], target: float) -> list[dict[str
 
 
 def format_sweep(lines: list[dict[str, Any]], target: float) -> str:
-    head = ("| policy | min match tokens | min vote share | model min log-prob | exact | "
-            "precision among shown (95% lower end) | shown | p95 ms |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---:|")
-    body = [f"| {x['policy']} | {x['min_match_tokens']} | {x['min_vote_share']:.2f} | "
+    head = ("| policy | min match tokens | same file | agreed | min vote share | "
+            "model min log-prob | exact | precision among shown (95% lower end) | shown | "
+            "p95 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    body = [f"| {x['policy']} | {x['min_match_tokens']} | {x['same_file_min_match_tokens']} | "
+            f"{x['agreed_min_match_tokens']} | {x['min_vote_share']:.2f} | "
             f"{x['model_min_logprob']:g} | {x['exact']:.1%} | {x['precision']:.1%} "
             f"({x['precision_low']:.1%}) | {x['shown']:.1%} | {x['p95_ms']:.1f} |"
             for x in best_per_policy(lines, target)]
     return (f"best setting per policy whose precision among shown is >= {target:.0%} with 95% "
-            "confidence (license headers excluded)\n\n" + head + "\n" + "\n".join(body))
+            "confidence (license headers excluded; the combination policies at the index "
+            "thresholds chosen for index-only)\n\n" + head + "\n" + "\n".join(body))

@@ -204,6 +204,10 @@ class IndexSettings:
     """SPDX ids of installed packages allowed into the index (``packages`` source)."""
     min_match_tokens: int = bounded(8, 1, 1_000)
     """Gate: an index suggestion needs at least this many matched tokens before the cursor."""
+    same_file_min_match_tokens: int = bounded(16, 1, 1_000)
+    """Gate: a copy from the document itself (a line this file already has) needs this many."""
+    agreed_min_match_tokens: int = bounded(5, 1, 1_000)
+    """Gate: a copy that two or more occurrences agree on (90% of the votes) needs this many."""
     min_vote_share: float = bounded(0.5, 0.0, 1.0)
     """Gate: and at least this share of the votes of its occurrences."""
     model_min_logprob: float = bounded(-0.25, -100.0, 0.0)

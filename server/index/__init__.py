@@ -48,8 +48,10 @@ Public API (everything else in this package is internal):
 
 ``Gate`` / ``gate_index(candidate, settings) -> GateDecision`` /
 ``gate_model(logprobs, settings) -> GateDecision`` / ``combine(index, model, settings)``
-    One confidence gate for every source: an index suggestion is shown when its match
-    length >= ``index.min_match_tokens`` and its vote share >= ``index.min_vote_share``;
+    One confidence gate for every source: an index suggestion is shown when its vote
+    share >= ``index.min_vote_share`` and its match length >= ``index.min_match_tokens``
+    (``agreed_min_match_tokens`` when two or more occurrences agree on it,
+    ``same_file_min_match_tokens`` for a copy from the document itself);
     a model suggestion when its mean token log-probability >= ``index.model_min_logprob``.
     ``combine`` applies ``index.policy`` (``index-first``: index when confident, else the
     model when confident, else nothing; ``model-first``; ``rank``; ``index-only``;

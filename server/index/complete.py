@@ -13,7 +13,7 @@ from .. import postprocess
 from ..settings import Settings
 from .gate import GateDecision, combine, gate_index, gate_model
 from .live import ProjectIndex
-from .model import Provenance
+from .model import IndexCandidate, Provenance
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +44,28 @@ def index_choices(index: ProjectIndex | None, uri: str, prefix: str, suffix: str
     except Exception:  # contained: the model still answers
         logger.exception("index lookup failed")
         return []
-    out: list[tuple[Choice, GateDecision]] = []
+    return gate_copies(clean_copies(found, prefix, suffix, settings), prefix, settings)
+
+
+def clean_copies(found: Sequence[IndexCandidate], prefix: str, suffix: str,
+                 settings: Settings) -> list[tuple[str, IndexCandidate]]:
+    """(cleaned text, candidate) of each distinct copy that survives the clean-up."""
+    out: list[tuple[str, IndexCandidate]] = []
     seen: set[str] = set()
     for cand in found:
         text = postprocess.clean(cand.text, prefix, suffix, multiline=cand.multiline,
                                  max_lines=settings.completion.max_lines)
-        if not text or text in seen:
-            continue
-        seen.add(text)
-        decision = gate_index(cand, s)
+        if text and text not in seen:
+            seen.add(text)
+            out.append((text, cand))
+    return out
+
+
+def gate_copies(cleaned: Sequence[tuple[str, IndexCandidate]], prefix: str,
+                settings: Settings) -> list[tuple[Choice, GateDecision]]:
+    out: list[tuple[Choice, GateDecision]] = []
+    for text, cand in cleaned:
+        decision = gate_index(cand, settings.index, prefix)
         out.append((Choice(text, "index", cand.text, decision.inputs, cand.provenance),
                     decision))
     return out
@@ -70,15 +83,29 @@ def needs_model(index: Sequence[tuple[Choice, GateDecision]], settings: Settings
 def model_choices(texts: Sequence[str], logprobs: Sequence[Sequence[float]], prefix: str,
                   suffix: str, settings: Settings,
                   multiline: bool) -> list[tuple[Choice, GateDecision]]:
-    out: list[tuple[Choice, GateDecision]] = []
+    return gate_generated(clean_generated(texts, logprobs, prefix, suffix, settings, multiline),
+                          settings)
+
+
+def clean_generated(texts: Sequence[str], logprobs: Sequence[Sequence[float]], prefix: str,
+                    suffix: str, settings: Settings,
+                    multiline: bool) -> list[tuple[str, str, list[float]]]:
+    """(cleaned text, raw text, token log-probs) of each distinct generated text."""
+    out: list[tuple[str, str, list[float]]] = []
     seen: set[str] = set()
     for i, raw in enumerate(texts):
         text = postprocess.clean(raw, prefix, suffix, multiline=multiline,
                                  max_lines=settings.completion.max_lines)
-        if not text or text in seen:
-            continue
-        seen.add(text)
-        lps = list(logprobs[i]) if i < len(logprobs) else []
+        if text and text not in seen:
+            seen.add(text)
+            out.append((text, raw, list(logprobs[i]) if i < len(logprobs) else []))
+    return out
+
+
+def gate_generated(cleaned: Sequence[tuple[str, str, list[float]]],
+                   settings: Settings) -> list[tuple[Choice, GateDecision]]:
+    out: list[tuple[Choice, GateDecision]] = []
+    for text, raw, lps in cleaned:
         decision = gate_model(lps or None, _model_gate(settings))
         out.append((Choice(text, "model", raw, decision.inputs, logprobs=lps), decision))
     return out

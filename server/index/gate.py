@@ -1,7 +1,8 @@
 """One confidence gate for every completion source, and the policy that combines them.
 
 Show nothing rather than something probably wrong: an index candidate passes on its match
-length and vote share, a model candidate on its mean token log-probability. The inputs of
+length (how long depends on whether its occurrences agree and whether it is a copy from the
+document itself) and vote share, a model candidate on its mean token log-probability. The inputs of
 every decision are returned so the completion event can record them (never any text).
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..settings import IndexSettings
+from .lexer import lex
 from .model import IndexCandidate
 
 
@@ -19,16 +21,60 @@ from .model import IndexCandidate
 class GateDecision:
     show: bool
     inputs: dict[str, Any] = field(default_factory=dict)
-    """source, match_tokens, vote_share, mean_logprob, min_logprob, threshold."""
+    """What the gate read and decided (the completion event records it; never text):
+    index: source, match_tokens, vote_share, occurrences, agreed, same_file, nearest,
+    line_tokens, crosses_line_start, whole_line, copy_chars, the thresholds, shown;
+    model: source, mean_logprob, min_logprob, tokens, model_min_logprob, shown."""
 
 
-def gate_index(candidate: IndexCandidate, settings: IndexSettings) -> GateDecision:
+AGREEMENT_SHARE = 0.9
+"""Vote share at which the occurrences of a match count as agreeing on its continuation."""
+
+
+def gate_index(candidate: IndexCandidate, settings: IndexSettings,
+               prefix: str = "") -> GateDecision:
+    """Show a copy when its match is long enough for where it comes from, and most of the
+    occurrences' votes are for it (``min_vote_share``):
+
+    - at least ``agreed_min_match_tokens`` tokens when two or more occurrences continue
+      the same way and hold ``AGREEMENT_SHARE`` of the votes (the project repeats it);
+    - else at least ``same_file_min_match_tokens`` for a copy from the document itself (a
+      line this file already has: a sibling in a list, the last call of the same shape,
+      is more often the wrong one than a line of another file);
+    - else at least ``min_match_tokens``.
+
+    ``prefix`` (the text before the cursor) only adds inputs for the record: how much of
+    the cursor line the match can cover and whether the copy is a whole line."""
     inputs = candidate.gate_inputs()
-    show = (candidate.match_tokens >= settings.min_match_tokens
-            and candidate.vote_share >= settings.min_vote_share)
-    inputs.update(min_match_tokens=settings.min_match_tokens,
+    agreed = candidate.occurrences >= 2 and candidate.vote_share >= AGREEMENT_SHARE
+    same_file = candidate.provenance.source == "current"
+    if agreed:
+        needed = settings.agreed_min_match_tokens
+    elif same_file:
+        needed = settings.same_file_min_match_tokens
+    else:
+        needed = settings.min_match_tokens
+    show = candidate.match_tokens >= needed and candidate.vote_share >= settings.min_vote_share
+    inputs.update(_line_inputs(candidate, prefix))
+    inputs.update(agreed=agreed, same_file=same_file, nearest=candidate.provenance.source,
+                  needed_match_tokens=needed, min_match_tokens=settings.min_match_tokens,
+                  same_file_min_match_tokens=settings.same_file_min_match_tokens,
+                  agreed_min_match_tokens=settings.agreed_min_match_tokens,
                   min_vote_share=settings.min_vote_share, shown=show)
     return GateDecision(show=show, inputs=inputs)
+
+
+def _line_inputs(candidate: IndexCandidate, prefix: str) -> dict[str, Any]:
+    """Where the match lies relative to the cursor line: ``line_tokens`` (complete tokens
+    of the cursor line before the cursor), ``crosses_line_start`` (the match reaches back past
+    the line's start), ``whole_line`` (the cursor is at the start of the line's code, so
+    the copy is a whole line) and ``copy_chars``."""
+    line = prefix[prefix.rfind("\n") + 1:]
+    tokens = len(lex(line).strings) if line.strip() else 0
+    if tokens and not line.endswith((" ", "\t")):
+        tokens -= 1  # the last token is still being typed: not part of the match
+    return {"line_tokens": tokens, "crosses_line_start": candidate.match_tokens > tokens,
+            "whole_line": not line.strip(), "copy_chars": len(candidate.text.split("\n", 1)[0])}
 
 
 def gate_model(logprobs: Sequence[float] | None, settings: IndexSettings) -> GateDecision:

@@ -8,8 +8,10 @@ from codeward.server.settings import IndexSettings, Settings, merge
 PROV = Provenance("/w/a.py", 1, "", "workspace", True)
 
 
-def cand(match: int, share: float) -> IndexCandidate:
-    return IndexCandidate("x = 1", match, share, share, 1, PROV)
+def cand(match: int, share: float, occurrences: int = 1,
+         source: str = "workspace") -> IndexCandidate:
+    prov = Provenance("/w/a.py", 1, "", source, True)
+    return IndexCandidate("x = 1", match, share, share, occurrences, prov)
 
 
 def test_index_candidates_below_either_threshold_are_not_shown():
@@ -20,6 +22,37 @@ def test_index_candidates_below_either_threshold_are_not_shown():
     inputs = gate_index(cand(7, 1.0), s).inputs
     assert inputs["match_tokens"] == 7 and inputs["vote_share"] == 1.0
     assert inputs["source"] == "index" and inputs["shown"] is False
+
+
+def test_copies_from_the_document_itself_need_a_longer_match():
+    s = IndexSettings(min_match_tokens=8, same_file_min_match_tokens=16)
+    assert gate_index(cand(8, 1.0, source="workspace"), s).show
+    same = gate_index(cand(15, 1.0, source="current"), s)
+    assert not same.show and same.inputs["same_file"] is True
+    assert same.inputs["needed_match_tokens"] == 16 and same.inputs["nearest"] == "current"
+    assert gate_index(cand(16, 1.0, source="current"), s).show
+
+
+def test_copies_the_occurrences_agree_on_need_a_shorter_match():
+    s = IndexSettings(min_match_tokens=8, same_file_min_match_tokens=16,
+                      agreed_min_match_tokens=3)
+    agreed = gate_index(cand(3, 1.0, occurrences=2, source="current"), s)
+    assert agreed.show and agreed.inputs["agreed"] is True
+    assert not gate_index(cand(2, 1.0, occurrences=5), s).show
+    # two occurrences that do not agree (vote share under 0.9) are no agreement
+    split = gate_index(cand(5, 0.6, occurrences=2), s)
+    assert not split.show and split.inputs["agreed"] is False
+
+
+def test_gate_inputs_say_where_the_match_lies_on_the_cursor_line():
+    s = IndexSettings()
+    mid = gate_index(cand(6, 1.0), s, prefix="def f(a):\n    return a +").inputs
+    assert mid["line_tokens"] == 2 and mid["crosses_line_start"] is True
+    assert mid["whole_line"] is False and mid["copy_chars"] == 5
+    within = gate_index(cand(2, 1.0), s, prefix="x = call(alpha, beta, ga").inputs
+    assert within["line_tokens"] == 8 and within["crosses_line_start"] is False
+    start = gate_index(cand(4, 1.0), s, prefix="def f(a):\n    ").inputs
+    assert start["whole_line"] is True and start["line_tokens"] == 0
 
 
 def test_model_candidates_are_gated_on_mean_log_probability():

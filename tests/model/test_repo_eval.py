@@ -68,7 +68,8 @@ def report(repo: Path, tiny_model_dir: Path):
     sources = [IndexSource(), ModelSource(str(tiny_model_dir))]
     settings = Settings()
     never = dataclasses.replace(settings, index=dataclasses.replace(
-        settings.index, policy="index-only", min_match_tokens=1000))
+        settings.index, policy="index-only", min_match_tokens=1000,
+        same_file_min_match_tokens=1000, agreed_min_match_tokens=1000))
     policies = [*reported_policies(settings, ["index", "model"]),
                 Policy("nothing passes", never)]
     try:
@@ -138,6 +139,13 @@ def test_sweep_chooses_the_most_exact_setting_at_the_target_precision(report):
     assert choose(lines, 1.01) is None
     assert wilson_lower(0, 0) == 0 and wilson_lower(60, 100) < 0.6 < wilson_lower(75, 100)
     assert "min match tokens" in format_sweep(lines, 0.6)
+    # the combination policies are swept at the index thresholds index-only chose
+    index_best = choose([x for x in lines if x["policy"] == "index-only"], 0.6)
+    keys = ("min_match_tokens", "same_file_min_match_tokens", "agreed_min_match_tokens",
+            "min_vote_share")
+    combined = [x for x in lines if x["policy"] not in ("index-only", "model-only")]
+    assert combined and index_best is not None
+    assert {tuple(x[k] for k in keys) for x in combined} == {tuple(index_best[k] for k in keys)}
 
 
 def test_eval_command_in_repository_mode(repo: Path, tiny_model_dir: Path, tmp_path: Path,
