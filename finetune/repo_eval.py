@@ -12,7 +12,9 @@ answers, so a threshold sweep costs no extra completions.
 Metrics per source or policy (over positions whose rest of line is not empty): next-line
 exact match, the same with license-header lines left out (a comment block at the top of a
 file whose lines recur at the top of other files of the repository), precision among shown
-suggestions, shown rate, accepted characters per request and latency p50/p95.
+suggestions, shown rate, accepted characters per request and latency p50/p95; per
+repository, the share of positions whose whole line occurs verbatim elsewhere in it (where
+a copy of a line can be exact: the bound of a copying completer, mid-line rests aside).
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class Row:
     header: bool
     multiline: bool
     """Whether the server asks for a block here (``postprocess.wants_multiline``)."""
+    elsewhere: bool = False
+    """The cursor's whole line occurs verbatim elsewhere in the repository (another line of
+    this file or of any other file): where a copy could be exact at all."""
     answers: dict[str, Answer] = field(default_factory=dict)
     scores: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     """:func:`~.evaluate.score` of each text shown here so far (a sweep shows few)."""
@@ -116,6 +121,22 @@ def license_header_lines(texts: dict[str, str]) -> dict[str, int]:
     return out
 
 
+def line_counts(files: list[tuple[str, Path]]) -> Counter[str]:
+    """How often each stripped non-empty line occurs in these files."""
+    counts: Counter[str] = Counter()
+    for _, path in files:
+        counts.update(line.strip() for line in (corpus_mod.read_text(path) or "").splitlines()
+                      if line.strip())
+    return counts
+
+
+def occurs_elsewhere(pos: Position, counts: Counter[str]) -> bool:
+    """Whether the cursor's whole line occurs in the repository other than where it is."""
+    before = pos.text[:pos.offset]
+    line = (before[before.rfind("\n") + 1:] + pos.expected_line).strip()
+    return counts[line] >= 2
+
+
 def collect(root: Path, cfg: EvalConfig, sources: list[CompletionSource],
             progress: Callable[[str], None] = lambda _: None) -> list[Row]:
     """Every source's answer at every position of the repository at ``root``."""
@@ -127,14 +148,15 @@ def collect(root: Path, cfg: EvalConfig, sources: list[CompletionSource],
     paths = dict(chosen)
     texts = {key: corpus_mod.read_text(path) or "" for key, path in chosen}
     headers = license_header_lines(texts)
+    workspace = repository_files(root)
+    counts = line_counts(workspace)
     rows = []
     for pos in positions:
         line = pos.text[:pos.offset].count("\n")
         multiline = postprocess.wants_multiline(pos.text[:pos.offset], pos.text[pos.offset:],
                                                 "python")
         rows.append(Row(pos=pos, line=line, header=line < headers.get(pos.key, 0),
-                        multiline=multiline))
-    workspace = repository_files(root)
+                        multiline=multiline, elsewhere=occurs_elsewhere(pos, counts)))
     for source in sources:
         t0 = time.perf_counter()
         source.open_repository(root, workspace)
@@ -222,9 +244,14 @@ def summarize(rows: Iterable[Row], policy: Policy) -> dict[str, Any]:
     return out
 
 
+def _share(flags: list[bool]) -> float:
+    return round(sum(flags) / len(flags), 4) if flags else 0.0
+
+
 def samples(rows: list[Row]) -> list[dict[str, Any]]:
     """The kept answers, for the JSON report."""
     return [{"file": r.pos.key, "line": r.line + 1, "kind": r.pos.kind, "header": r.header,
+             "elsewhere": r.elsewhere,
              "expected": r.pos.expected_line.rstrip(),
              "answers": {k: {"text": a.text, "latency_ms": a.latency_ms, **a.features}
                          for k, a in r.answers.items()}} for r in rows]
@@ -239,5 +266,7 @@ def evaluate_repository(root: Path, cfg: EvalConfig, sources: list[CompletionSou
     return {"repository": Path(root).resolve().name, "positions": len(rows),
             "files": len({r.pos.key for r in rows}),
             "header_positions": sum(r.header for r in rows),
+            "line_elsewhere": _share([r.elsewhere for r in rows]),
+            "line_elsewhere_no_header": _share([r.elsewhere for r in rows if not r.header]),
             "policies": {p.name: summarize(rows, p) for p in policies},
             "rows": rows}

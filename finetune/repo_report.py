@@ -101,7 +101,9 @@ def _cell(key: str, value: float) -> str:
 
 def format_repository(label: str, report: dict[str, Any]) -> str:
     lines = [f"{label}: {report['positions']} positions in {report['files']} files, "
-             f"{report['header_positions']} on license-header lines", "",
+             f"{report['header_positions']} on license-header lines; the whole cursor line "
+             f"occurs elsewhere in the repository at {report['line_elsewhere_no_header']:.1%} "
+             "of the others (where a copy of a line can be exact)", "",
              "| source / policy | " + " | ".join(h for _, h in COLUMNS) + " |",
              "|---|" + "---:|" * len(COLUMNS)]
     for name, summary in report["policies"].items():

@@ -87,6 +87,14 @@ def test_repository_mode_per_source_and_combined(report, repo: Path, tiny_model_
     assert [(r.pos.key, r.pos.offset) for r in rows] == [(r.pos.key, r.pos.offset)
                                                          for r in again]
     assert report["header_positions"] == sum(r.header for r in rows) > 0
+    # alpha, beta and gamma repeat each other's lines: those positions have their line elsewhere
+    texts = [p.read_text() for _, p in repository_files(repo)]
+    for r in rows:
+        before = r.pos.text[:r.pos.offset]
+        line = (before[before.rfind("\n") + 1:] + r.pos.expected_line).strip()
+        assert r.elsewhere == (sum(ln.strip() == line for t in texts
+                                   for ln in t.splitlines()) >= 2)
+    assert 0 < report["line_elsewhere"] < 1
     assert all(r.line < 3 for r in rows if r.header)
     p = report["policies"]
     # The taught model completes `return a + b` after `def add(a, b):` (add.py only).
