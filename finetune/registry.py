@@ -184,13 +184,19 @@ def promote(registry: RegistryPath, version: str, *, reason: str = "promote",
         verify_version(registry, version)
     elif not version_dir(registry, version).is_dir():
         raise RegistryError(f"no version {version}")
-    root = root_of(registry)
     previous = current_version(registry)
-    _write_atomic(root / CURRENT, json.dumps({"version": version}) + "\n")
-    entry = {"at": time.time(), "version": version, "previous": previous, "reason": reason}
-    with (root / HISTORY).open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
+    _move_pointer(root_of(registry), CURRENT, HISTORY, version, previous, reason)
     logger.info("promoted %s (was %s)", version, previous)
+
+
+def _move_pointer(root: Path, pointer: str, history_file: str, version: str,
+                  previous: str | None, reason: str) -> None:
+    """Point ``pointer`` at ``version`` (one atomic replace) and log the move in
+    ``history_file``, which rollback reads."""
+    _write_atomic(root / pointer, json.dumps({"version": version}) + "\n")
+    entry = {"at": time.time(), "version": version, "previous": previous, "reason": reason}
+    with (root / history_file).open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
 
 
 def rollback(registry: RegistryPath, to: str | None = None) -> str:
@@ -243,12 +249,8 @@ def add_policy(registry: RegistryPath, policy: dict[str, Any], *, metrics: dict[
 def promote_policy(registry: RegistryPath, version: str, *, reason: str = "promote") -> None:
     """Make ``version`` the served policy (checked, then one atomic pointer replace)."""
     load_policy(registry, version)
-    root = root_of(registry)
     previous = current_policy_version(registry)
-    _write_atomic(root / POLICY_POINTER, json.dumps({"version": version}) + "\n")
-    entry = {"at": time.time(), "version": version, "previous": previous, "reason": reason}
-    with (root / POLICY_HISTORY).open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
+    _move_pointer(root_of(registry), POLICY_POINTER, POLICY_HISTORY, version, previous, reason)
     logger.info("promoted policy %s (was %s)", version, previous)
 
 

@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -142,29 +143,38 @@ class ModelHost(Protocol):
     def load(self, model_dir: Path) -> Any: ...
 
 
-def watch_promotions(host: ModelHost, registry: RegistryPath,
-                     interval: float) -> threading.Thread:
-    """A daemon thread that loads a newly promoted version into ``host`` (hot swap).
-
-    ``host.load`` swaps atomically; a corrupt artifact raises ModelError and the old engine
-    keeps serving. A version that failed is not retried until the pointer changes again."""
+def watch_pointer(what: str, read: Callable[[], str | None], install: Callable[[str], None],
+                  rejected: tuple[type[Exception], ...], interval: float, name: str,
+                  keeps: str) -> threading.Thread:
+    """A daemon thread that calls ``install(version)`` each time ``read()`` names a new
+    version (hot swap). ``rejected`` errors are logged (``keeps``: who serves instead);
+    a version that failed is not retried until the pointer changes again."""
     def loop() -> None:
-        seen = current_version(registry)
+        seen = read()
         while True:
             time.sleep(interval)
             try:
-                version = current_version(registry)
+                version = read()
                 if version is None or version == seen:
                     continue
                 seen = version
-                logger.info("registry: %s promoted, loading it", version)
-                host.load(verify_version(registry, version))
-            except (ModelError, RegistryError) as exc:
-                logger.error("registry: version %s rejected, old model keeps serving: %s",
-                             seen, exc)
+                logger.info("registry: %s %s promoted, loading it", what, version)
+                install(version)
+            except rejected as exc:
+                logger.error("registry: %s %s rejected, %s: %s", what, seen, keeps, exc)
             except Exception:
-                logger.exception("registry watch failed; will retry")
+                logger.exception("registry watch (%s) failed; will retry", what)
 
-    thread = threading.Thread(target=loop, name="codeward-registry-watch", daemon=True)
+    thread = threading.Thread(target=loop, name=name, daemon=True)
     thread.start()
     return thread
+
+
+def watch_promotions(host: ModelHost, registry: RegistryPath,
+                     interval: float) -> threading.Thread:
+    """Load each newly promoted version into ``host``: ``host.load`` swaps atomically; a
+    corrupt artifact raises ModelError and the old engine keeps serving."""
+    return watch_pointer("model", lambda: current_version(registry),
+                         lambda v: host.load(verify_version(registry, v)),
+                         (ModelError, RegistryError), interval, "codeward-registry-watch",
+                         "old model keeps serving")

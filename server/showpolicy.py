@@ -26,13 +26,12 @@ import json
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from .registry import RegistryError, RegistryPath, root_of
+from .registry import RegistryError, RegistryPath, root_of, watch_pointer
 
 logger = logging.getLogger(__name__)
 
@@ -270,23 +269,7 @@ def watch_policy(install: Callable[[Policy | None], None], registry: RegistryPat
                  interval: float) -> threading.Thread:
     """A daemon thread that installs a newly promoted policy (hot swap). A policy that
     cannot be read is rejected and the one installed keeps deciding."""
-    def loop() -> None:
-        seen = current_policy_version(registry)
-        while True:
-            time.sleep(interval)
-            try:
-                version = current_policy_version(registry)
-                if version is None or version == seen:
-                    continue
-                seen = version
-                logger.info("registry: show policy %s promoted, loading it", version)
-                install(load_policy(registry, version))
-            except RegistryError as exc:
-                logger.error("registry: show policy %s rejected, the old one keeps "
-                             "deciding: %s", seen, exc)
-            except Exception:
-                logger.exception("show policy watch failed; will retry")
-
-    thread = threading.Thread(target=loop, name="codeward-policy-watch", daemon=True)
-    thread.start()
-    return thread
+    return watch_pointer("show policy", lambda: current_policy_version(registry),
+                         lambda v: install(load_policy(registry, v)), (RegistryError,),
+                         interval, "codeward-policy-watch",
+                         "the old one keeps deciding")
