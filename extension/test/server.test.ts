@@ -159,7 +159,12 @@ describe("extension modules against the real server", { skip }, () => {
     assert.equal(out.status, 0, out.stderr);
     const rows = out.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
     const of = (id: string) => rows.filter((r) => r.completion_id === id).map((r) => r.type);
-    assert.deepEqual(of(first.who.id).filter((t) => t !== "completion"), ["show", "dismiss"]);
+    // The second suggestion, accepted where the first was dismissed, is what was written
+    // instead of the first: the same text as its candidate 0 (the dataset drops such rows).
+    assert.deepEqual(of(first.who.id).filter((t) => t !== "completion"), ["show", "dismiss", "written"]);
+    const written = rows.find((r) => r.completion_id === first.who.id && r.type === "written");
+    assert.equal(written.text, "return a + b");
+    assert.equal(written.same_as_candidate, 0);
     assert.equal(rows.find((r) => r.completion_id === first.who.id && r.type === "dismiss").reason, "escape");
     const acc = rows.find((r) => r.completion_id === second.who.id && r.type === "accept");
     assert.ok(acc, `accept recorded: ${JSON.stringify(of(second.who.id))}`);
