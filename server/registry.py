@@ -68,20 +68,29 @@ def root_of(registry: RegistryPath) -> Path:
     return Path(registry).expanduser() if registry else default_root()
 
 
-def current_version(registry: RegistryPath) -> str | None:
-    path = root_of(registry) / CURRENT
+def read_pointer(registry: RegistryPath, name: str) -> str | None:
+    """The version a pointer file (``CURRENT``, ``POLICY``) names; None if unset or unreadable."""
     try:
-        data = json.loads(path.read_text("utf-8"))
+        data = json.loads((root_of(registry) / name).read_text("utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
     version = data.get("version") if isinstance(data, dict) else None
     return str(version) if version else None
 
 
-def version_dir(registry: RegistryPath, version: str) -> Path:
+def current_version(registry: RegistryPath) -> str | None:
+    return read_pointer(registry, CURRENT)
+
+
+def entry_dir(registry: RegistryPath, folder: str, version: str, what: str = "version") -> Path:
+    """``<registry>/<folder>/<version>``, refusing names that would leave the folder."""
     if not version or "/" in version or version.startswith("."):
-        raise RegistryError(f"bad version name {version!r}")
-    return root_of(registry) / "versions" / version
+        raise RegistryError(f"bad {what} name {version!r}")
+    return root_of(registry) / folder / version
+
+
+def version_dir(registry: RegistryPath, version: str) -> Path:
+    return entry_dir(registry, "versions", version)
 
 
 def current_model_dir(registry: RegistryPath) -> Path | None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from .registry import RegistryError, RegistryPath, root_of, watch_pointer
+from .registry import RegistryError, RegistryPath, entry_dir, read_pointer, watch_pointer
 
 logger = logging.getLogger(__name__)
 
@@ -230,18 +230,11 @@ def policy_from_dict(data: dict[str, Any], version: str = "") -> Policy:
 
 
 def policy_dir(registry: RegistryPath, version: str) -> Path:
-    if not version or "/" in version or version.startswith("."):
-        raise RegistryError(f"bad policy version name {version!r}")
-    return root_of(registry) / "policies" / version
+    return entry_dir(registry, "policies", version, "policy version")
 
 
 def current_policy_version(registry: RegistryPath) -> str | None:
-    try:
-        data = json.loads((root_of(registry) / POINTER).read_text("utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    version = data.get("version") if isinstance(data, dict) else None
-    return str(version) if version else None
+    return read_pointer(registry, POINTER)
 
 
 def load_policy(registry: RegistryPath, version: str) -> Policy:
