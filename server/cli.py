@@ -138,7 +138,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server.start_io()
         finally:  # also when `exit` raises SystemExit: never leave a model half loaded
             server.backend.finish_loading()
-        # LSP: exit code 0 only if `shutdown` came before `exit` (or the input closed)
+        # LSP: exit code 0 only if `shutdown` came first; `exit` without it, or the input
+        # closing without it (a client that died), is an abnormal end: 1
         return 0 if server.protocol._shutdown else 1
     host, port = args.tcp
     print(f"codeward: listening for LSP clients on {host}:{port} (TCP); Ctrl-C stops it",
