@@ -14,6 +14,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 from models import tiny_hf, tiny_model  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """A command run in-process (``cli.main``) configures the root logger for the process;
+    undo it after each test, or a later test's ``caplog`` misses warnings (root at ERROR)."""
+    import logging
+
+    root, pygls = logging.getLogger(), logging.getLogger("pygls")
+    saved = (root.level, list(root.handlers), pygls.level)
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    pygls.setLevel(saved[2])
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
     """A tiny converted model taught a few completions (see tests/models.py)."""
