@@ -174,46 +174,87 @@ def collect(root: Path, cfg: EvalConfig, sources: list[CompletionSource],
 class Policy:
     """What the editor is shown at a position: the server's own path from candidates to
     what is shown (``codeward.server.index.complete``: index copies cleaned and gated,
-    whether the model runs, model text cleaned and gated, the combination policy) replayed
-    on the kept candidates of ``sources`` under ``settings`` (the server's ``Settings``;
-    its ``index`` table holds the policy and the thresholds). The first candidate shown
-    is what counts."""
+    their decision features and, under ``index.gate = "prior"``, the gate prior's verdicts,
+    whether the model runs, model text cleaned and gated, then the promoted show policy
+    (``learned``) or the combination policy) replayed on the kept candidates of ``sources``
+    under ``settings`` (the server's ``Settings``; its ``index`` table holds the policy
+    and the thresholds). The first candidate shown is what counts."""
 
     name: str
     settings: Any
     sources: tuple[str, ...] = ("index", "model")
+    learned: Any = None
+    """A promoted show policy (``codeward.server.showpolicy.Policy``); None: none."""
+    prior: Any = None
+    """A gate prior to use instead of the shipped one (the one being fitted), at the
+    settings' ``index.prior_threshold``."""
 
     def choose(self, row: Row) -> tuple[str, float, str]:
         """(shown text, latency in ms, source shown or ''). The model's time counts only
         where the server would run it."""
         from codeward.server.index import complete
+        from codeward.server.index import prior as prior_mod
+        from codeward.server.showpolicy import learned_policy, model_needed, policy_choose
 
-        s, pos = self.settings, row.pos
-        prefix, suffix = pos.text[:pos.offset], pos.text[pos.offset:]
+        s = self.settings
         idx = row.answers.get("index") if "index" in self.sources else None
         mdl = row.answers.get("model") if "model" in self.sources else None
-        copies: list[Any] = []
-        if idx and s.index.enabled and s.index.policy != "model-only":
-            # complete.index_choices, its clean-up kept per position (a sweep gates the
-            # same copies many times)
-            key = ("index", s.completion.max_lines)
-            if key not in row.cleaned:
-                row.cleaned[key] = complete.clean_copies(idx.candidates, prefix, suffix, s)
-            copies = complete.gate_copies(row.cleaned[key], prefix, s)
+        copies = index_considered(row, s) if idx else []
+        policy = learned_policy(self.learned, s.index)
+        if policy is None:
+            copies = prior_mod.gate_copies(copies, prior_mod.prior_for(s.index, self.prior))
         latency = idx.latency_ms if idx else 0.0
         generated: list[Any] = []
-        if mdl and complete.needs_model(copies, s):
+        if mdl and (complete.needs_model(copies, s) if policy is None
+                    else model_needed(policy, None, copies, s.index.policy)):
             latency += mdl.latency_ms
-            key = ("model", s.completion.max_lines)
-            if key not in row.cleaned:
-                row.cleaned[key] = complete.clean_generated(
-                    [raw for raw, _ in mdl.candidates], [lps for _, lps in mdl.candidates],
-                    prefix, suffix, s, row.multiline)
-            generated = complete.gate_generated(row.cleaned[key], s)
-        shown = complete.choose(copies, generated, s)
+            generated = model_considered(row, s)
+        shown = complete.choose(copies, generated, s) if policy is None \
+            else policy_choose(policy, None, [c for c, _ in [*copies, *generated]])
         if not shown:
             return "", latency, ""
         return shown[0].text, latency, shown[0].source
+
+
+def index_considered(row: Row, s: Any) -> list[Any]:
+    """The index's candidates at ``row`` as ``run_completion`` considers them under the
+    server settings ``s``: cleaned (kept per position: a sweep gates the same copies many
+    times), gated, with their decision features; [] where the server asks no copies."""
+    from codeward.server.index import complete
+    from codeward.server.showpolicy import add_features
+
+    idx = row.answers.get("index")
+    if idx is None or not s.index.enabled or s.index.policy == "model-only":
+        return []
+    pos = row.pos
+    prefix, suffix = pos.text[:pos.offset], pos.text[pos.offset:]
+    key = ("index", s.completion.max_lines)
+    if key not in row.cleaned:
+        row.cleaned[key] = complete.clean_copies(idx.candidates, prefix, suffix, s)
+    copies = complete.gate_copies(row.cleaned[key], prefix, s)
+    add_features(copies, prefix, suffix, "python", row.multiline)
+    return copies
+
+
+def model_considered(row: Row, s: Any) -> list[Any]:
+    """The model's texts at ``row`` as ``run_completion`` considers them: cleaned, gated,
+    with their decision features."""
+    from codeward.server.index import complete
+    from codeward.server.showpolicy import add_features
+
+    mdl = row.answers.get("model")
+    if mdl is None:
+        return []
+    pos = row.pos
+    prefix, suffix = pos.text[:pos.offset], pos.text[pos.offset:]
+    key = ("model", s.completion.max_lines)
+    if key not in row.cleaned:
+        row.cleaned[key] = complete.clean_generated(
+            [raw for raw, _ in mdl.candidates], [lps for _, lps in mdl.candidates],
+            prefix, suffix, s, row.multiline)
+    generated = complete.gate_generated(row.cleaned[key], s)
+    add_features(generated, prefix, suffix, "python", row.multiline)
+    return generated
 
 
 def summarize(rows: Iterable[Row], policy: Policy) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 Each is a pinned sdist of a permissively licensed Python package that is neither in the
 default model's training corpus (``server/default_model/MODEL.md``) nor installed in the
 development environment, so neither the model nor the standard-library index has seen it.
-The held-out packages are only ever measured; the tuning package is the one the confidence
-thresholds are chosen on. Sdists are downloaded with pip (``--no-binary :all:``, no
+The held-out packages are only ever measured; the tuning packages are the ones the confidence
+thresholds are chosen on and the shipped gate prior (``server/index/prior_policy.json``) is
+trained on. Sdists are downloaded with pip (``--no-binary :all:``, no
 dependencies) into the user cache directory the first time they are needed and unpacked
 there; nothing of them is committed.
 """
@@ -31,7 +32,8 @@ class EvalPackage:
     version: str
     license: str
     role: str
-    """``heldout`` (measured, never tuned on) or ``tuning`` (thresholds are chosen on it)."""
+    """``heldout`` (measured, never tuned on) or ``tuning`` (thresholds are chosen and the
+    gate prior is trained on it)."""
     style: str
     why: str
 
@@ -50,6 +52,18 @@ PACKAGES: tuple[EvalPackage, ...] = (
     EvalPackage("werkzeug", "3.1.9", "BSD-3-Clause", "tuning", "web library",
                 "a larger mixed code base (HTTP, routing, data structures) to choose the "
                 "confidence thresholds on, unlike any held-out package"),
+    EvalPackage("lark", "1.3.1", "MIT", "tuning", "parser / grammar",
+                "a parsing toolkit (grammar loading, LALR and Earley parsers, tree "
+                "transformers): the learned gate's prior is trained on it"),
+    EvalPackage("wtforms", "3.3.2", "BSD-3-Clause", "tuning", "declarative classes",
+                "form and field classes declared in the same shapes over and over, "
+                "validators; prior training data"),
+    EvalPackage("toolz", "1.2.0", "BSD-3-Clause", "tuning", "functional",
+                "small functional utilities, each in a curried and a plain module; prior "
+                "training data"),
+    EvalPackage("pydash", "8.1.0", "MIT", "tuning", "utility functions",
+                "a large library of utility functions with long docstrings and typed "
+                "overloads; prior training data"),
 )
 
 

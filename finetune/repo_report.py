@@ -35,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--heldout", action="store_true",
                    help="evaluate on every held-out evaluation package")
     g.add_argument("--tuning", action="store_true",
-                   help="evaluate on the tuning package (the only one to choose thresholds on)")
+                   help="evaluate on the tuning packages (the only ones thresholds are "
+                        "chosen and the gate prior is fitted on)")
     g.add_argument("--repo-cache", metavar="DIR", help="where sdists are kept "
                    "(default: the user cache directory, codeward/eval-repos)")
     g.add_argument("--no-model", action="store_true", help="measure the index alone")
@@ -52,7 +53,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sweep", action="store_true",
                    help="also sweep the gate's thresholds for every policy and choose the "
                         "setting with the most exact matches at the target precision (run it "
-                        "on --tuning only: thresholds are never chosen on held-out code)")
+                        "on one tuning package, e.g. --package werkzeug: thresholds are never "
+                        "chosen on held-out code)")
+    g.add_argument("--fit-prior", metavar="FILE",
+                   help="fit the gate prior on the tuning packages (every candidate "
+                        "considered, labelled exact next line or not), choose its threshold "
+                        "with the --target-precision rule, report leave-one-package-out "
+                        "cross-validation, and write it to FILE (the show-policy JSON that "
+                        "ships as server/index/prior_policy.json); tuning packages only")
     g.add_argument("--target-precision", type=float, default=0.65, metavar="X",
                    help="precision among shown suggestions the sweep must reach with 95%% "
                         "confidence (0.65: a margin over the 60%% target, which held-out "
@@ -82,6 +90,16 @@ def repositories(args: argparse.Namespace) -> list[tuple[str, Path]]:
             raise ValueError(f"--repo {d}: not a directory")
         out.append((root.name, root))
     return out
+
+
+def _refuse_heldout(args: argparse.Namespace) -> None:
+    """The gate prior is fitted on tuning packages only: never on a held-out one."""
+    heldout = {p.name for p in repo_packages.by_role("heldout")}
+    named = {n.lower() for n in args.package} & heldout
+    dirs = {Path(d).resolve().name.rsplit("-", 1)[0].lower() for d in args.repo} & heldout
+    if args.heldout or named or dirs:
+        raise ValueError("--fit-prior fits on tuning packages only; held out: "
+                         + ", ".join(sorted(named | dirs) or sorted(heldout)))
 
 
 def _get(summary: dict[str, Any], dotted: str) -> float:
@@ -156,6 +174,8 @@ def run(args: argparse.Namespace, cfg: Any) -> tuple[dict[str, Any], str]:
         print(f"codeward: {message}", file=sys.stderr, flush=True)
 
     settings = _settings(args)
+    if args.fit_prior:
+        _refuse_heldout(args)
     repos = repositories(args)
     sources: list[Any] = [IndexSource(settings)]
     if not args.no_model:
@@ -176,6 +196,14 @@ def run(args: argparse.Namespace, cfg: Any) -> tuple[dict[str, Any], str]:
             source.close()
     if len(reports) > 1:
         parts.append(format_average(reports))
+    if args.fit_prior:
+        from . import prior_fit
+
+        prior, fitted = prior_fit.fit_prior([(label, r["rows"]) for label, r in reports],
+                                            settings, args.target_precision)
+        Path(args.fit_prior).write_text(json.dumps(prior, indent=1) + "\n", "utf-8")
+        parts += [prior_fit.format_report(fitted), prior["card"],
+                  f"written to {args.fit_prior}"]
     extra: dict[str, Any] = {"config": vars(cfg), "index_settings": vars(settings.index),
                              "model": getattr(sources[-1], "label", "")}
     if args.sweep:

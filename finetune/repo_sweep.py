@@ -32,23 +32,29 @@ INDEX_KEYS = ("min_match_tokens", "same_file_min_match_tokens", "agreed_min_matc
               "min_vote_share")
 
 
-def _at(settings: Any, policy: str, **thresholds: Any) -> Any:
-    """``settings`` (the server's ``Settings``) with its index policy and thresholds set."""
-    index = dataclasses.replace(settings.index, policy=policy, **thresholds)
+def _at(settings: Any, policy: str, gate: str = "thresholds", **thresholds: Any) -> Any:
+    """``settings`` (the server's ``Settings``) with its index policy, gate (the thresholds
+    unless said: what a sweep of them measures) and thresholds set."""
+    index = dataclasses.replace(settings.index, policy=policy, gate=gate, **thresholds)
     return dataclasses.replace(settings, index=index)
+
+
+GATES = ("thresholds", "prior")
 
 
 def reported_policies(settings: Any, sources: list[str]) -> list[Policy]:
     """The rows of the repository table, all at ``settings``: each source alone, ungated
-    and gated, and (with both sources) the combination policies."""
+    and gated, and (with both sources) the combination policies; each gated row under the
+    thresholds gate and under the gate prior (``name [gate]``)."""
     out = []
     for name in ("model", "index"):
         if name in sources:
-            out += [Policy(f"{name}, ungated", _at(settings, "ungated"), (name,)),
-                    Policy(f"{name}, gated", _at(settings, f"{name}-only"), (name,))]
+            out.append(Policy(f"{name}, ungated", _at(settings, "ungated"), (name,)))
+            out += [Policy(f"{name}, gated [{g}]", _at(settings, f"{name}-only", g), (name,))
+                    for g in GATES]
     if {"model", "index"} <= set(sources):
-        out += [Policy(f"combined: {p}", _at(settings, p))
-                for p in ("index-first", "model-first", "rank")]
+        out += [Policy(f"combined: {p} [{g}]", _at(settings, p, g))
+                for p in ("index-first", "model-first", "rank") for g in GATES]
     return out
 
 

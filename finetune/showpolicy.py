@@ -181,7 +181,7 @@ def log_likelihood(exs: Sequence[Example], score: Callable[[Example], float],
     return total / max(1, len(exs))
 
 
-def _fit(x: list[dict[str, float]], y: list[int], w: list[float], cfg: PolicyConfig,
+def fit_logistic(x: list[dict[str, float]], y: list[int], w: list[float], cfg: PolicyConfig,
          ) -> dict[str, Any]:
     """One logistic regression, Platt-calibrated on cross-validated logits, exported as
     weights on the raw named features (scaling and calibration folded in)."""
@@ -261,7 +261,7 @@ def train_policy(exs: Sequence[Example], positions: int, cfg: PolicyConfig,
             f"{sum(labels)} accepted and kept: a policy needs at least {cfg.min_examples} "
             f"and {cfg.min_positives} (and some not accepted)")
     x = [vectorize(e.features) for e in train]
-    models = {GLOBAL: _fit(x, labels, [1.0] * len(train), cfg)}
+    models = {GLOBAL: fit_logistic(x, labels, [1.0] * len(train), cfg)}
     counts: dict[str, int] = defaultdict(int)
     for e in train:
         counts[e.project] += 1
@@ -272,7 +272,7 @@ def train_policy(exs: Sequence[Example], positions: int, cfg: PolicyConfig,
                 or not 0 < sum(own_labels) < len(own_labels):
             continue
         weights = [1.0 if o else cfg.prior_weight for o in own]
-        models[project] = _fit(x, labels, weights, cfg)
+        models[project] = fit_logistic(x, labels, weights, cfg)
     policy = {"format": FORMAT, "version": version, "threshold": 0.5, "models": models,
               "keep_share": cfg.keep_share}
     baseline = replay(train, train_positions, lambda e: e.gated, cfg.keep_share)

@@ -28,6 +28,7 @@ from .engine import Engine, EngineHost
 from .engine_api import CancelOrStale, CompletionEngine, GenerationRequest, GenerationResult
 from .index import ProjectIndex, Provenance
 from .index import complete as complete_mod
+from .index import prior as prior_mod
 from .index.policy import license_finding
 from .settings import Settings
 from .showpolicy import Policy, add_features, learned_policy, model_needed, policy_choose
@@ -133,7 +134,8 @@ def run_completion(engine: CompletionEngine | None, pipeline: Vetter, req: Compl
                    index: ProjectIndex | None = None, policy: Policy | None = None,
                    project: str | None = None) -> CompletionResult:
     """Index copies and model text, gated and combined (by the learned ``policy`` when one
-    is given: shown above its threshold, ordered by its score), cleaned, vetted. Runs in a
+    is given: shown above its threshold, ordered by its score; else the copies by the gate
+    prior under ``index.gate = "prior"``), cleaned, vetted. Runs in a
     worker thread; blocking."""
     s = req.settings
     result = CompletionResult(id=completion_id, uri=req.uri, version=req.version,
@@ -150,6 +152,8 @@ def run_completion(engine: CompletionEngine | None, pipeline: Vetter, req: Compl
     copies = complete_mod.index_choices(index, req.uri, prefix, suffix, s, multiline)
     add_features(copies, prefix, suffix, req.language, multiline)
     policy = learned_policy(policy, s.index)
+    if policy is None:  # the gate prior decides on the copies (index.gate = "prior")
+        copies = prior_mod.gate_copies(copies, prior_mod.prior_for(s.index))
     if index is not None:
         result.index_ms = (time.perf_counter() - index_start) * 1000
     generated: list[tuple[complete_mod.Choice, Any]] = []

@@ -180,6 +180,7 @@ class CompletionSettings:
 
 INDEX_SOURCES = ("documents", "workspace", "accepted", "stdlib", "packages")
 INDEX_POLICIES = ("index-first", "model-first", "rank", "index-only", "model-only", "ungated")
+INDEX_GATES = ("prior", "thresholds")
 
 
 @dataclass
@@ -215,10 +216,20 @@ class IndexSettings:
     policy: str = "index-first"
     """``index-first``, ``model-first``, ``rank``, ``index-only``, ``model-only`` or
     ``ungated`` (every candidate shown, the old behaviour)."""
+    gate: str = "prior"
+    """What decides when no learned policy is promoted: ``prior`` (the shipped gate prior,
+    a logistic regression over the candidates' decision features trained on the tuning
+    packages: a candidate is shown when its predicted probability of being the exact next
+    line is at least ``prior_threshold``, best first) or ``thresholds`` (the thresholds
+    above alone). Under either, the thresholds' verdict is recorded with every candidate."""
+    prior_threshold: float = bounded(0.26, 0.0, 1.0)
+    """Gate prior: show a candidate whose predicted probability of being the exact next line
+    is at least this (chosen on the tuning packages: the most exact lines at 65% precision
+    among shown, 95% confidence)."""
     learned_policy: bool = True
     """Let the registry's promoted show/rank policy (trained from your accept/reject logs by
     ``codeward finetune run``) decide what is shown and in which order; without one, or
-    with ``false`` or under ``ungated``, the thresholds above decide."""
+    with ``false``, ``index.gate`` decides; under ``ungated`` everything is shown."""
     max_candidates: int = bounded(3, 1, 10)
     """Distinct index continuations offered at most."""
     multiline: bool = True
@@ -237,6 +248,8 @@ class IndexSettings:
             errors.append(f"index.sources: unknown {bad}; expected some of {list(INDEX_SOURCES)}")
         if self.policy not in INDEX_POLICIES:
             errors.append(f"index.policy: expected one of {list(INDEX_POLICIES)}")
+        if self.gate not in INDEX_GATES:
+            errors.append(f"index.gate: expected one of {list(INDEX_GATES)}")
         return errors
 
 

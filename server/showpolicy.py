@@ -82,13 +82,23 @@ def decision_features(source: str, gate: dict[str, Any], text: str, prefix: str,
         "candidate_chars": len(text), "candidate_lines": text.count("\n") + 1,
         "gate_shown": bool(gate.get("shown")),
     }
-    for key in ("match_tokens", "vote_share", "occurrences", "mean_logprob", "min_logprob",
-                "tokens"):
-        value = gate.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) \
-                and math.isfinite(value):
+    for key, value in gate.items():
+        if key in NOT_FEATURES or key in out:
+            continue
+        if isinstance(value, bool) or (isinstance(value, int | float) and math.isfinite(value)):
             out[key] = value
     return out
+
+
+NOT_FEATURES = frozenset({
+    "source", "shown", "features", "policy", "policy_score", "policy_threshold",
+    "needed_match_tokens", "min_match_tokens", "same_file_min_match_tokens",
+    "agreed_min_match_tokens", "min_vote_share", "model_min_logprob", "precheck_margin"})
+"""Gate inputs that are not about the candidate: the verdicts and the settings' thresholds
+(a policy must not learn the thresholds a team happened to set). Every other number or
+flag a gate input carries (a new source's, too) is a decision feature; text-valued inputs
+(``nearest``) are not: a category a policy never saw would score as if it were the average
+of those it saw (``same_file`` says what ``nearest`` adds)."""
 
 
 def _log1p(value: Any) -> float:
@@ -121,7 +131,25 @@ def vectorize(f: dict[str, Any]) -> dict[str, float]:
                      log_tokens=_log1p(f.get("tokens")))
         else:
             v["model_logprob_missing"] = 1.0
+    for key, value in f.items():  # the other gate inputs, per source
+        if key in _ENCODED:
+            continue
+        if isinstance(value, bool):
+            v[f"{source}:{key}"] = float(value)
+        elif isinstance(value, int | float):
+            x = float(value)
+            v[f"{source}:log_{key}"] = math.copysign(math.log1p(min(abs(x), 1e9)), x)
     return v
+
+
+_ENCODED = frozenset({
+    "source", "language", "position", "after", "multiline", "indent", "prefix_chars",
+    "suffix_chars", "line_prefix_chars", "line_suffix_chars", "candidate_chars",
+    "candidate_lines", "gate_shown", "match_tokens", "vote_share", "occurrences",
+    "mean_logprob", "min_logprob", "tokens"})
+"""Decision features :func:`vectorize` encodes by name; any other (a gate input added
+later) is encoded generically: a flag as 0/1, a number as its signed log1p, each named
+after its source (``index:same_file``, ``index:log_line_tokens``)."""
 
 
 @dataclass

@@ -68,7 +68,7 @@ def report(repo: Path, tiny_model_dir: Path):
     sources = [IndexSource(), ModelSource(str(tiny_model_dir))]
     settings = Settings()
     never = dataclasses.replace(settings, index=dataclasses.replace(
-        settings.index, policy="index-only", min_match_tokens=1000,
+        settings.index, policy="index-only", gate="thresholds", min_match_tokens=1000,
         same_file_min_match_tokens=1000, agreed_min_match_tokens=1000))
     policies = [*reported_policies(settings, ["index", "model"]),
                 Policy("nothing passes", never)]
@@ -104,25 +104,35 @@ def test_repository_mode_per_source_and_combined(report, repo: Path, tiny_model_
         sum(r.score(r.answers["model"].text)["exact"] for r in rows) / 24, 4)
     # alpha, beta and gamma are copies of each other: the index copies from the others.
     assert p["index, ungated"]["exact_match"] > p["model, ungated"]["exact_match"]
-    assert p["combined: index-first"]["exact_match"] >= p["index, gated"]["exact_match"]
+    for gate in ("thresholds", "prior"):
+        assert p[f"combined: index-first [{gate}]"]["exact_match"] >= \
+            p[f"index, gated [{gate}]"]["exact_match"]
     for summary in p.values():
         assert summary["no_header"]["positions"] == 24 - report["header_positions"]
         if summary["shown_rate"]:
             assert summary["precision"] == pytest.approx(
                 summary["exact_match"] / summary["shown_rate"], abs=2e-3)
-    assert set(p["combined: index-first"]["shown_by"]) <= {"index", "model"}
+    assert set(p["combined: index-first [prior]"]["shown_by"]) <= {"index", "model"}
     nothing = p["nothing passes"]
     assert nothing["shown_rate"] == nothing["exact_match"] == nothing["accepted_chars"] == 0
 
 
-def test_replayed_policy_equals_the_server_path(report, repo: Path):
-    """What the eval says the editor is shown is what run_completion shows with the index."""
+@pytest.mark.parametrize("gate,threshold", [("thresholds", 0.26), ("prior", 0.26),
+                                            ("prior", 0.05)])
+def test_replayed_policy_equals_the_server_path(report, repo: Path, gate: str,
+                                                threshold: float):
+    """What the eval says the editor is shown is what run_completion shows with the index,
+    under the thresholds gate and under the gate prior (at its threshold and at a low one
+    that shows more)."""
     report, (index_source, model_source) = report
-    settings = Settings()
+    base = Settings()
+    settings = dataclasses.replace(base, index=dataclasses.replace(
+        base.index, gate=gate, prior_threshold=threshold))
     policy = Policy("index-first", settings)
     index = ProjectIndex(dataclasses.replace(settings.index, cache=False))
     index.add_documents([SourceDoc(str(path), path.read_text(), "workspace")
                          for _, path in repository_files(repo)])
+    shown_any = 0
     for row in report["rows"]:
         path = dict(position_files(repo))[row.pos.key]
         index.open_document(path.as_uri(), row.pos.text, path=str(path))
@@ -131,9 +141,14 @@ def test_replayed_policy_equals_the_server_path(report, repo: Path):
         result = run_completion(model_source.engine, PassThrough(), req, threading.Event(),
                                 "t", index=index)
         index.close_document(path.as_uri())
-        shown = result.candidates[0] if result.candidates else None
+        shown = [(c.text, c.source) for c in result.candidates]
         text, _, source = policy.choose(row)
-        assert (text, source) == ((shown.text, shown.source) if shown else ("", ""))
+        assert (text, source) == (shown[0] if shown else ("", ""))
+        shown_any += bool(shown)
+        if gate == "prior":
+            assert all(g.get("policy", "").startswith("prior") == (g["source"] == "index")
+                       for g in result.gate if "features" in g)
+    assert shown_any > 0
 
 
 def test_sweep_chooses_the_most_exact_setting_at_the_target_precision(report):
@@ -169,7 +184,8 @@ def test_eval_command_in_repository_mode(repo: Path, tiny_model_dir: Path, tmp_p
     assert data["index_settings"]["min_match_tokens"] == 3
     (only,) = data["repositories"]
     assert only["positions"] == len(only["samples"]) == 10
-    assert {"model, gated", "index, gated", "combined: index-first"} <= set(only["policies"])
+    assert {"model, gated [prior]", "index, gated [thresholds]",
+            "combined: index-first [prior]"} <= set(only["policies"])
     assert main(["eval", "--repo", str(tmp_path / "missing")]) == 2
 
 
@@ -198,3 +214,28 @@ def test_fetch_unpacks_a_downloaded_sdist_once(tmp_path: Path, monkeypatch):
         repo_packages.package("left-pad")
     assert {p.role for p in repo_packages.PACKAGES} == {"heldout", "tuning"}
     assert len(repo_packages.by_role("heldout")) >= 3
+
+
+def test_fit_prior_on_tuning_rows_cross_validates_and_exports_a_policy(report):
+    from codeward.finetune.prior_fit import THRESHOLDS, fit_prior, format_report
+    from codeward.server.showpolicy import policy_from_dict
+
+    report, _ = report
+    rows = report["rows"]
+    data, fitted = fit_prior([("a", rows), ("b", rows)], Settings(), 0.5)
+    policy = policy_from_dict(data)  # the show-policy format the server reads
+    assert set(policy.models) == {"*"} and policy.threshold in THRESHOLDS
+    assert [x["package"] for x in fitted["cross_validation"]] == ["a", "b"]
+    # fitted on copies only, headers left out; the server path agreed with the fast replay
+    copies = sum(len(r.answers["index"].candidates) > 0 for r in rows if not r.header)
+    assert 0 < copies and fitted["examples"] >= copies
+    assert fitted["per_package"][0]["prior"]["positions"] == 24 - report["header_positions"]
+    assert "leave-one-package-out" in format_report(fitted) and "a, b" in data["card"]
+
+
+def test_fit_prior_refuses_held_out_packages(capsys):
+    from codeward.server.cli import main
+
+    assert main(["eval", "--heldout", "--fit-prior", "x.json"]) == 2
+    assert main(["eval", "--package", "funcy", "--fit-prior", "x.json"]) == 2
+    assert "tuning packages only" in capsys.readouterr().err
