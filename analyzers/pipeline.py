@@ -375,7 +375,8 @@ class Pipeline:
         audit.info("vet %s", json.dumps({
             "uri": ctx.uri, "version": ctx.version, "action": result.action,
             "rules": result.rule_ids, "statuses": result.statuses,
-            "elapsed_ms": round(result.elapsed_ms, 2)}))
+            "elapsed_ms": round(result.elapsed_ms, 2),
+            "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()}}))
 
     def close(self) -> None:
         self._closed = True

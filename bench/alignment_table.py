@@ -1,8 +1,10 @@
-"""The table of ``bench/alignment_demo.sh``: one row per repository and run of part B.
+"""The tables of ``bench/alignment_demo.sh``: per repository, part B's four arms (before /
+policy only / model only / both) replayed on the same requests with 95% bootstrap intervals,
+the policy's and the model's gate, and the CPU and wall seconds of every step.
 
-Usage: python bench/alignment_table.py ROWS.jsonl   (written by the demo; Markdown on stdout)
-       python bench/alignment_table.py row DIR PACKAGE STEPS_JSON   (one row from a package's
-       work dir: its simulate reports and run.json; JSON on stdout)
+Usage: python bench/alignment_table.py ROWS.jsonl   (rows written by the demo; Markdown)
+       python bench/alignment_table.py row DIR PACKAGE SEED   (one row from a package's work
+       dir: steps.txt, run.json, the registry, part B's decisions and event stores; JSON)
 """
 
 from __future__ import annotations
@@ -10,69 +12,108 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-RUNS = (("before", "gate, serving model"), ("policy", "policy, serving model"),
+from codeward.finetune.simreplay import (
+    gate_shows,
+    load,
+    outcomes,
+    policy_shows,
+    read_rows,
+    summarize,
+)
+from codeward.server.showpolicy import current_policy, load_policy
+
+ARMS = (("before", "gate, serving model"), ("policy", "policy, serving model"),
         ("model", "gate, fine-tuned model"), ("after", "policy + fine-tuned model"))
 
 
-def row(d: Path, package: str, steps: dict) -> dict:
-    run = json.loads((d / "run.json").read_text("utf-8")) if (d / "run.json").is_file() else {}
-    gate = run.get("gate") or {}
-    out = {"package": package, "steps_s": steps,
-           "run": {k: run.get(k) for k in ("status", "version", "reason", "timings")},
-           "show_policy": {k: (run.get("policy") or {}).get(k)
-                           for k in ("status", "version", "reason", "gate", "train")},
-           "gate": {k: gate.get(k) for k in ("baseline", "candidate", "passed", "reasons")}}
-    for label in ("train", "before", "policy", "model", "after"):
-        r = json.loads((d / f"{label}.json").read_text("utf-8"))
-        out[label] = {"requests": r["requests"], "shown": r["shown"], "accepted": r["accepted"],
-                      "acceptance_rate": r["acceptance_rate"], "kept_chars": r["kept_chars"],
-                      "kept_per_position": r["kept_chars"] / max(1, r["requests"]),
-                      "insecure_rate": r["insecure_rate"], "errors": r["errors"]}
+def steps(d: Path) -> dict[str, dict[str, float]]:
+    out = {}
+    for line in (d / "steps.txt").read_text("utf-8").splitlines():
+        parts = line.split()
+        if len(parts) == 4 and not line.startswith("Command"):
+            out[parts[0]] = {"wall_s": float(parts[1]),
+                             "cpu_s": round(float(parts[2]) + float(parts[3]), 1)}
     return out
 
 
-def _rel(new: float, old: float) -> str:
-    if old == 0:
-        return "n/a" if new == 0 else "+inf"
-    return f"{(new - old) / old:+.0%}"
+def _requests(d: Path, label: str) -> list[Any]:
+    return load(d / f"{label}.decisions.jsonl", read_rows(f"sqlite:///{d}/events-{label}.db"))
 
 
-def table(rows: list[dict]) -> str:
-    out = ["| repository | part B run | shown / requests | acceptance of shown | "
-           "kept chars / position | insecure rate | vs before (acceptance, kept) |",
+def row(d: Path, package: str, seed: int) -> dict[str, Any]:
+    run = json.loads((d / "run.json").read_text("utf-8")) if (d / "run.json").is_file() else {}
+    registry = d / "registry"
+    promoted = current_policy(registry)
+    pol = run.get("policy") or {}
+    candidate = load_policy(registry, pol["version"]) if pol.get("version") else None
+    serving = _requests(d, "serving")
+    tuned = _requests(d, "tuned") if (d / "tuned.decisions.jsonl").is_file() else serving
+    if len(tuned) != len(serving):
+        raise SystemExit(f"{d}: part B has {len(serving)} requests with the serving model, "
+                         f"{len(tuned)} with the fine-tuned one")
+    gate = gate_shows()
+    shows = policy_shows(promoted) if promoted else gate
+    arms = {"before": outcomes(serving, gate), "policy": outcomes(serving, shows),
+            "model": outcomes(tuned, gate), "after": outcomes(tuned, shows)}
+    if candidate is not None and promoted is None:  # what the refused policy would have done
+        arms["policy (refused candidate)"] = outcomes(serving, policy_shows(candidate))
+    train = json.loads((d / "train.json").read_text("utf-8"))
+    mgate = run.get("gate") or {}
+    return {"package": package, "seed": seed, "steps": steps(d),
+            "part_a": {k: train[k] for k in ("files", "requests", "shown", "accepted")},
+            "run": {k: run.get(k) for k in ("status", "version", "reason", "timings", "train")},
+            "show_policy": {k: pol.get(k) for k in ("status", "version", "reason", "gate",
+                                                     "train")},
+            "gate": {k: mgate.get(k) for k in ("baseline", "candidate", "passed", "reasons")},
+            "arms": summarize(arms, "before", seed)}
+
+
+def _ci(r: dict[str, Any], key: str, fmt: str) -> str:
+    lo, hi = r.get(key + "_ci") or (None, None)
+    if lo is None or lo != lo:
+        return ""
+    return f" [{fmt.format(lo)}, {fmt.format(hi)}]"
+
+
+def package_table(rec: dict[str, Any]) -> str:
+    out = [f"**{rec['package']}** (seed {rec['seed']}; part A {rec['part_a']['files']} files, "
+           f"{rec['part_a']['requests']} requests)", "",
+           "| part B | shown / requests | acceptance of shown [95% CI] | vs before "
+           "(relative) | kept chars / position | vs before | insecure | ",
            "| --- | --- | --- | --- | --- | --- | --- |"]
-    for row in rows:
-        base = row["before"]
-        for key, title in RUNS:
-            r = row[key]
-            delta = "" if key == "before" else (
-                f"{_rel(r['acceptance_rate'], base['acceptance_rate'])}, "
-                f"{_rel(r['kept_per_position'], base['kept_per_position'])}")
-            out.append(f"| {row['package']} | {title} | {r['shown']} / {r['requests']} | "
-                       f"{r['acceptance_rate']:.1%} ({r['accepted']}) | "
-                       f"{r['kept_per_position']:.2f} | {r['insecure_rate']:.1%} | {delta} |")
-    out.append("")
-    out.append("| repository | policy | model | secret canaries (serving -> candidate) | "
-               "seconds per step |")
-    out.append("| --- | --- | --- | --- | --- |")
-    for row in rows:
-        gate = row.get("gate") or {}
-        secrets = "not measured (no model trained)"
-        if gate.get("candidate"):
-            secrets = (f"{(gate.get('baseline') or {}).get('secret_emissions', '?')} -> "
-                       f"{gate['candidate'].get('secret_emissions', '?')}")
-        pol = row.get("show_policy") or {}
-        run = row["run"]
-        out.append(f"| {row['package']} | {pol.get('status')} {pol.get('version') or ''} | "
-                   f"{run.get('status')} {run.get('version') or ''} | {secrets} | "
-                   + ", ".join(f"{k} {v}" for k, v in row["steps_s"].items()) + " |")
+    titles = dict(ARMS)
+    for name, r in rec["arms"].items():
+        change = "" if name == "before" else (
+            f"{r['acceptance_change']:+.0%}{_ci(r, 'acceptance_change', '{:+.0%}')}")
+        kept = "" if name == "before" else (
+            f"{r['kept_change']:+.2f}{_ci(r, 'kept_change', '{:+.2f}')}")
+        out.append(f"| {titles.get(name, name)} | {r['shown']} / {r['requests']} | "
+                   f"{r['acceptance_rate']:.1%}{_ci(r, 'acceptance_rate', '{:.1%}')} | "
+                   f"{change} | {r['kept_per_position']:.2f}"
+                   f"{_ci(r, 'kept_per_position', '{:.2f}')} | {kept} | "
+                   f"{r['insecure_rate']:.1%} |")
+    pol, run, gate = rec["show_policy"], rec["run"], rec.get("gate") or {}
+    secrets = "not measured (no model trained)"
+    if gate.get("candidate"):
+        secrets = (f"{(gate.get('baseline') or {}).get('secret_emissions', '?')} -> "
+                   f"{gate['candidate'].get('secret_emissions', '?')}")
+    reasons = "; ".join((pol.get("gate") or {}).get("reasons") or []) or pol.get("reason") or ""
+    out += ["", f"policy: {pol.get('status')} {pol.get('version') or ''} {reasons}".rstrip(),
+            f"model: {run.get('status')} {run.get('version') or ''} "
+            + "; ".join(gate.get("reasons") or [run.get("reason") or ""]),
+            f"secret canaries (serving -> candidate): {secrets}",
+            "seconds (CPU / wall): " + ", ".join(
+                f"{k} {v['cpu_s']:.0f} / {v['wall_s']:.0f}" for k, v in rec["steps"].items())
+            + f"; total CPU {sum(v['cpu_s'] for v in rec['steps'].values()):.0f}",
+            f"finetune run parts (wall s): {run.get('timings')}", ""]
     return "\n".join(out)
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "row":
-        print(json.dumps(row(Path(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]))))  # noqa: T201
+        print(json.dumps(row(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]))))  # noqa: T201
     else:
         lines = Path(sys.argv[1]).read_text("utf-8").splitlines()
-        print(table([json.loads(line) for line in lines if line.strip()]))  # noqa: T201
+        print("\n".join(package_table(json.loads(x)) for x in lines if x.strip()))  # noqa: T201

@@ -24,7 +24,9 @@ from .showpolicy import (
     PolicyConfig,
     examples,
     gate_policy,
+    positions_by_file,
     split,
+    split_files,
     train_policy,
 )
 from .train import NotEnoughData, TrainConfig, train
@@ -157,10 +159,13 @@ def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
 
 def policy_cycle(cfg: LoopConfig, events: list[dict[str, Any]], model_version: str,
                  data_id: str, source: str, say: Any) -> dict[str, Any]:
-    """Train the show/rank policy on the logs, gate it on the held-out (latest) part against
-    the served one, register it as ``pN`` and promote it if it passed."""
+    """Train the show/rank policy on the logs but those of held-out files, gate it on the
+    held-out (latest) part and on the held-out files against the served one, register it as
+    ``pN`` and promote it if it passed."""
     say("[policy] show/rank policy from the logs")
-    exs, positions = examples(events)
+    every, positions = examples(events)
+    exs, held_files, positions, files_positions = split_files(
+        every, positions_by_file(events), cfg.policy.heldout_files_share, cfg.policy.seed)
     try:
         trained = train_policy(exs, positions, cfg.policy)
     except NotEnoughExamples as exc:
@@ -169,7 +174,8 @@ def policy_cycle(cfg: LoopConfig, events: list[dict[str, Any]], model_version: s
     train_part, held, _, held_positions = split(exs, positions, cfg.policy.holdout_share)
     serving = current_policy(cfg.registry)
     gate = gate_policy(policy_from_dict(trained.policy, "candidate"), serving, train_part,
-                       held, held_positions, cfg.policy.keep_share)
+                       held, held_positions, cfg.policy.keep_share,
+                       files=(held_files, files_positions))
     say(gate.table())
     version = reg.add_policy(cfg.registry, trained.policy,
                              metrics={"train": trained.report, "gate": gate.to_dict()},

@@ -12,12 +12,14 @@ characters (an accept not measured yet counts as kept).
 its threshold; the position counts as accepted when the candidate the developer accepted is
 among them. The confidence gate's own verdict (``gate["shown"]``) replays the serving
 baseline. The gate (``gate_policy``) requires, on held-out logs (the latest
-``holdout_share`` of positions), that neither the acceptance rate of shown suggestions nor
+``holdout_share`` of positions) and on held-out files (``heldout_files_share`` of the
+documents: code it has not seen), that neither the acceptance rate of shown suggestions nor
 the accepted-and-kept characters per position drop below the serving policy's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -49,6 +51,9 @@ class PolicyConfig:
                       flag="--policy-c")
     holdout_share: float = option(0.3, "latest share of positions held out for the gate",
                                   flag="--policy-holdout-share")
+    heldout_files_share: float = option(0.2, "share of the documents whose logs the policy "
+                                             "never trains on and must not do worse on (0: "
+                                             "none)", flag="--policy-heldout-files-share")
     keep_share: float = option(0.5, "share of accepted characters still there for an "
                                     "accept to count as kept",
                                flag="--policy-keep-share")
@@ -64,6 +69,9 @@ class PolicyConfig:
         if not 0.0 < self.holdout_share < 1.0:
             raise ValueError(f"PolicyConfig.holdout_share={self.holdout_share}: must be "
                              "between 0 and 1 (exclusive)")
+        if not 0.0 <= self.heldout_files_share < 1.0:
+            raise ValueError(f"PolicyConfig.heldout_files_share={self.heldout_files_share}: "
+                             "must be in [0, 1)")
         if self.prior_weight < 0 or self.c <= 0:
             raise ValueError("PolicyConfig.prior_weight must be >= 0 and PolicyConfig.c > 0")
 
@@ -82,6 +90,8 @@ class Example:
     measured: bool = False
     gated: bool = True
     """The confidence gate's verdict logged with it (``gate["shown"]``)."""
+    file: str = ""
+    """The document it was made in (the events' ``uri_hash``)."""
 
     def label(self, keep_share: float) -> int:
         if not self.accepted or self.accepted_chars <= 0:
@@ -114,7 +124,8 @@ def examples(rows: Iterable[dict[str, Any]]) -> tuple[list[Example], int]:
                 key = (cid, int(row.get("candidate_index") or 0))
                 cands[key] = Example(cid, key[1], float(row.get("at") or 0),
                                      str(row.get("repo_hash") or ""), features,
-                                     gated=bool(gate.get("shown", True)))
+                                     gated=bool(gate.get("shown", True)),
+                                     file=str(row.get("uri_hash") or ""))
         elif kind in ("show", "accept", "dismiss", "survival"):
             has_show = has_show or kind == "show"
             feedback.append(row)
@@ -146,6 +157,29 @@ def split(exs: Sequence[Example], positions: int, share: float,
     held = [e for e in exs if e.completion_id in late]
     held_positions = int(round(positions * len(late) / max(1, len(order))))
     return train, held, positions - held_positions, held_positions
+
+
+def positions_by_file(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Logged positions (completion requests, withheld ones too) per document."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for r in (r for r in rows if r.get("type") in ("completion", "withheld")):
+        seen[str(r.get("uri_hash") or "")].add(str(r.get("completion_id") or ""))
+    return {f: len(ids) for f, ids in seen.items()}
+
+
+def split_files(exs: Sequence[Example], by_file: dict[str, int], share: float, seed: int = 0,
+                ) -> tuple[list[Example], list[Example], int, int]:
+    """(examples of the other files, of the held-out files, each part's positions): ``share``
+    of the documents, at least one, picked by a seeded hash (stable cycle to cycle); none
+    with fewer than two documents or ``share`` 0."""
+    files = sorted(set(by_file) | {e.file for e in exs})
+    n = min(len(files) - 1, max(1, round(share * len(files)))) if share > 0 else 0
+    held_files = set(sorted(files, key=lambda f: hashlib.sha256(
+        f"{seed}:{f}".encode()).hexdigest())[:max(0, n)])
+    rest = [e for e in exs if e.file not in held_files]
+    held = [e for e in exs if e.file in held_files]
+    held_positions = sum(by_file.get(f, 0) for f in held_files)
+    return rest, held, sum(by_file.values()) - held_positions, held_positions
 
 
 def replay(exs: Sequence[Example], positions: int, show: Callable[[Example], bool],
@@ -310,6 +344,8 @@ class PolicyGate:
     serving: dict[str, Any]
     constant_log_likelihood: float
     reasons: list[str] = field(default_factory=list)
+    files_candidate: dict[str, Any] = field(default_factory=dict)  # on held-out files
+    files_serving: dict[str, Any] = field(default_factory=dict)  # (empty: none held out)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -322,6 +358,10 @@ class PolicyGate:
         for title, key, fmt in rows:
             lines.append(f"      {title:<28}{fmt.format(self.serving.get(key, 0)):>12}"
                          f"{fmt.format(self.candidate.get(key, 0)):>12}")
+        for title, key, fmt in rows if self.files_candidate else ():
+            lines.append(f"      {'held-out files: ' + title:<28}"
+                         f"{fmt.format(self.files_serving.get(key, 0)):>12}"
+                         f"{fmt.format(self.files_candidate.get(key, 0)):>12}")
         lines.append(f"      {'log-likelihood (constant)':<28}"
                      f"{self.constant_log_likelihood:>12.4f}"
                      f"{self.candidate.get('log_likelihood', 0):>12.4f}")
@@ -329,26 +369,32 @@ class PolicyGate:
         return "\n".join([*lines, f"      policy gate {verdict}"])
 
 
+def _drops(cand: dict[str, Any], base: dict[str, Any], where: str) -> list[str]:
+    return [f"{where}{title} {cand[key]:{fmt}} < {base[key]:{fmt}}" for title, key, fmt in
+            (("acceptance rate of shown", "acceptance_rate", ".1%"),
+             ("kept chars/position", "kept_chars_per_position", ".2f"))
+            if cand[key] < base[key] - 1e-9]
+
+
 def gate_policy(candidate: Policy, serving: Policy | None, train: Sequence[Example],
-                held: Sequence[Example], held_positions: int, keep_share: float) -> PolicyGate:
-    """On held-out logs: the acceptance rate of shown suggestions and the accepted-and-kept
-    characters per position must not drop below the serving policy's (the confidence gate's
-    logged verdicts when none is promoted), and the labels' log-likelihood must beat the
-    constant predictor's."""
+                held: Sequence[Example], held_positions: int, keep_share: float,
+                files: tuple[Sequence[Example], int] | None = None) -> PolicyGate:
+    """On held-out logs, and on the logs of held-out ``files`` (examples, positions) the
+    candidate was not trained on: the acceptance rate of shown suggestions and the
+    accepted-and-kept characters per position must not drop below the serving policy's (the
+    confidence gate's logged verdicts when none is promoted); on held-out logs the labels'
+    log-likelihood must beat the constant predictor's."""
     cand = evaluate(candidate, held, held_positions, keep_share)
     base = evaluate(serving, held, held_positions, keep_share)
     p = constant_score(train, keep_share)
     const = log_likelihood(held, lambda e: p, keep_share)
-    reasons = []
-    if not held:
-        reasons.append("no held-out examples")
-    if cand["acceptance_rate"] < base["acceptance_rate"] - 1e-9:
-        reasons.append(f"acceptance rate of shown {cand['acceptance_rate']:.1%} < "
-                       f"{base['acceptance_rate']:.1%}")
-    if cand["kept_chars_per_position"] < base["kept_chars_per_position"] - 1e-9:
-        reasons.append(f"kept chars/position {cand['kept_chars_per_position']:.2f} < "
-                       f"{base['kept_chars_per_position']:.2f}")
+    reasons = [] if held else ["no held-out examples"]
+    reasons += _drops(cand, base, "")
     if cand["log_likelihood"] <= const:
         reasons.append(f"log-likelihood {cand['log_likelihood']:.4f} not above the "
                        f"constant's {const:.4f}")
+    if files is not None and files[0]:
+        fc, fs = (evaluate(p, files[0], files[1], keep_share) for p in (candidate, serving))
+        reasons += _drops(fc, fs, "held-out files: ")
+        return PolicyGate(not reasons, cand, base, const, reasons, fc, fs)
     return PolicyGate(not reasons, cand, base, const, reasons)

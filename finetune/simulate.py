@@ -15,15 +15,13 @@ compares every item with what the file really contains next:
 Items are shown (``codeward/didShowCompletion``), accepted (``codeward/didAcceptCompletion``)
 or dismissed (``codeward/didDismissCompletion``, reason ``typed-over``). After a dismissal the
 developer types what the file really holds there, to the end of the line, a few words per
-``didChange``: the server records it as "written instead" (the chosen text against the
-dismissed suggestion). After the last point the rest of the file is typed too.
+``didChange`` (the server's "written instead"). After the last point the rest is typed too.
 
 The server records in its own event store (a fresh SQLite file unless ``--settings`` names
-one): completions with the features the decision was made on, feedback, survival measured
-from the real edits, written-instead and edited rows, all redacted. ``--events FILE``
-appends those rows, as the store holds them, to a JSONL log that
-``codeward finetune dataset --events`` reads. The report (``simreport``) counts per source
-and combined. Same seed, same model: same run.
+one): completions with their decision features, feedback, survival, written-instead and
+edited rows, all redacted; ``--events FILE`` appends them to a JSONL log. ``--decisions``
+keeps every item's decision for ``simreplay``. The report (``simreport``) counts per
+source and combined. Same seed, same model: same run.
 """
 
 from __future__ import annotations
@@ -67,7 +65,7 @@ class SimConfig:
     label: str = option("", "name of this run in reports (default: the served model "
                             "version)")
     seed: int = option(0, "seed of the typing positions and decisions")
-    points_per_file: int = option(12, "completion requests per file")
+    points_per_file: int = option(12, "completion requests per file (0 = every line start)")
     max_files: int = option(0, "type at most this many files (0 = all)")
     candidates: int = option(2, "candidates the server is asked for per request")
     min_partial: int = option(4, "characters a partial acceptance keeps at least")
@@ -75,13 +73,15 @@ class SimConfig:
     user: str = option("simulated-developer", "user name the events are recorded under")
     settings: dict[str, Any] = option({}, "extra initializationOptions for the server (JSON)",
                                       type=json.loads, metavar="JSON")
+    decisions: str = option("", "write every request's items with the developer's decision "
+                                "on each to this .jsonl file (for simreplay)", metavar="FILE")
 
     def __post_init__(self) -> None:
         if not self.repo:
             raise ValueError("SimConfig.repo is empty: give the repository folder (--repo)")
-        for name in ("points_per_file", "candidates", "min_partial"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"SimConfig.{name}={getattr(self, name)}: must be at least 1")
+        for name, low in (("points_per_file", 0), ("candidates", 1), ("min_partial", 1)):
+            if getattr(self, name) < low:
+                raise ValueError(f"SimConfig.{name}={getattr(self, name)}: must be at least {low}")
 
 
 def decide(suggestion: str, real: str, min_partial: int) -> tuple[str, int, int]:
@@ -103,10 +103,6 @@ def decide(suggestion: str, real: str, min_partial: int) -> tuple[str, int, int]
     return "dismiss", 0, 0
 
 
-def _h(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:16]
-
-
 def _position(text: str):  # type: ignore[no-untyped-def]
     from lsprotocol import types
 
@@ -123,7 +119,7 @@ def pick_points(text: str, n: int, rng: random.Random) -> list[int]:
         if i > 0 and stripped and not stripped.startswith(("#", '"""', "'''")):
             offsets.append(pos + len(line) - len(line.lstrip()))
         pos += len(line)
-    return sorted(rng.sample(offsets, min(n, len(offsets))))
+    return sorted(rng.sample(offsets, min(n, len(offsets)) if n else len(offsets)))
 
 
 class Developer:
@@ -134,6 +130,8 @@ class Developer:
         self.stats = SimStats()
         self.rng = random.Random(cfg.seed)  # noqa: S311 (simulation, not crypto)
         self._cursor = 0
+        self.file = ""
+        self.requests: list[dict[str, Any]] = []  # file, completion id, items' decisions
 
     def _change(self, uri: str, version: int, at_text: str, insert: str,
                 delete_to: str | None = None) -> None:
@@ -163,9 +161,9 @@ class Developer:
         text = path.read_text("utf-8")
         uri = path.resolve().as_uri()
         points = pick_points(text, self.cfg.points_per_file, self.rng)
-        self.client.text_document_did_open(types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
-                                                 text="")))
+        self.file = str(path)
+        self.client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=(
+            types.TextDocumentItem(uri=uri, language_id="python", version=1, text=""))))
         version, typed = 1, ""
         for point in points:
             if point < len(typed):
@@ -181,9 +179,8 @@ class Developer:
 
     def _write_instead(self, uri: str, version: int, typed: str, text: str,
                        ) -> tuple[int, str]:
-        """After a dismissal the developer types what the file really holds there, to the
-        end of the line, a few words per change (what the server records as "written
-        instead")."""
+        """After a dismissal the developer types what the file really holds there, to the end
+        of the line, a few words per change (the server records it as "written instead")."""
         nl = text.find("\n", len(typed))
         end = len(text) if nl < 0 else nl + 1
         words = re.findall(r"\s+|\w+|[^\w\s]+", text[len(typed):end])
@@ -204,6 +201,8 @@ class Developer:
 
         self._cursor = len(typed)
         self.stats.requests += 1
+        seen: list[dict[str, Any]] = []
+        self.requests.append(record := {"file": self.file, "id": "", "items": seen})
         t0 = time.perf_counter()
         try:
             result = await asyncio.wait_for(
@@ -230,7 +229,13 @@ class Developer:
             sugg = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
             data = dict(item.command.arguments[0] or {}) if item.command \
                 and item.command.arguments else {}
-            decisions.append((sugg, data, decide(sugg, real, self.cfg.min_partial)))
+            action, length, kept = decision = decide(sugg, real, self.cfg.min_partial)
+            decisions.append((sugg, data, decision))
+            record["id"] = str(data.get("id", ""))
+            seen.append({
+                "index": int(data.get("index", len(seen))), "action": action,
+                "length": length, "kept": kept, "source": str(data.get("source") or "model"),
+                "insecure": bool(flagged_rule(data.get("findings") or [], ignore_status=True))})
         source = str(decisions[0][1].get("source") or "model")
         insecure = bool(flagged_rule(decisions[0][1].get("findings") or [], ignore_status=True))
         self.stats.count(source, shown=1, insecure=int(insecure))
@@ -273,7 +278,8 @@ async def simulate_async(cfg: SimConfig) -> dict[str, Any]:
         files = files[: cfg.max_files]
     if not files:
         raise ValueError(f"no files match {cfg.files!r} under {repo}")
-    log_file = Path(tempfile.gettempdir()) / f"codeward-simulate-{_h(str(time.time()))}.log"
+    stamp = hashlib.sha256(str(time.time()).encode()).hexdigest()[:16]
+    log_file = Path(tempfile.gettempdir()) / f"codeward-simulate-{stamp}.log"
     cmd = [sys.executable, "-m", "codeward.server.cli", "serve", "--log-file", str(log_file)]
     if cfg.model:
         cmd += ["--model", cfg.model]
@@ -282,6 +288,9 @@ async def simulate_async(cfg: SimConfig) -> dict[str, Any]:
         started = time.time()
         dev, model_version = await _session(cfg, cmd, options, files)
         exported = export_events(store_url, cfg.events, started) if cfg.events else 0
+    if cfg.decisions:
+        Path(cfg.decisions).write_text("".join(json.dumps(r) + "\n" for r in dev.requests),
+                                       "utf-8")
     report = dev.stats.report(cfg.label or f"model {model_version}", model_version, len(files),
                               cfg.seed)
     report["config"] = {k: v for k, v in asdict(cfg).items() if k != "settings"}

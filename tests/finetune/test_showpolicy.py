@@ -12,6 +12,7 @@ from policy_logs import seeded_logs
 from codeward.finetune import registry as reg
 from codeward.finetune.loop import LoopConfig, policy_cycle
 from codeward.finetune.showpolicy import (
+    Example,
     NotEnoughExamples,
     PolicyConfig,
     constant_score,
@@ -20,9 +21,15 @@ from codeward.finetune.showpolicy import (
     gate_policy,
     log_likelihood,
     split,
+    split_files,
     train_policy,
 )
-from codeward.server.showpolicy import current_policy, current_policy_version, policy_from_dict
+from codeward.server.showpolicy import (
+    FORMAT,
+    current_policy,
+    current_policy_version,
+    policy_from_dict,
+)
 
 
 def _trained(rows, cfg=None):
@@ -106,3 +113,50 @@ def test_policy_registry_promote_rollback_and_bad_files(tmp_path):
     with pytest.raises(reg.RegistryError, match="unreadable"):
         reg.promote_policy(r, "p2")
     assert current_policy_version(r) == "p1"
+
+
+def _ex(cid, gated, accepted, file, kept=10):
+    return Example(cid, 0, 0.0, "p", {"source": "index"}, accepted=accepted,
+                   kept=kept if accepted else 0, accepted_chars=kept if accepted else 0,
+                   measured=True, gated=gated, file=file)
+
+
+def test_a_policy_worse_on_held_out_files_is_not_promoted():
+    """Equal to the gate on the held-out logs, worse on the held-out files: refused."""
+    shows_all = policy_from_dict({"format": FORMAT, "threshold": 0.5,
+                                  "models": {"*": {"intercept": 10.0, "weights": {}}}}, "c")
+    train = [_ex(f"t{i}", True, i % 2 == 0, "a") for i in range(10)]
+    held = [_ex("h1", True, True, "a"), _ex("h2", True, False, "a")]
+    # on the held-out file the gate withholds the copy the developer would not take
+    files = ([_ex("f1", True, True, "b"), _ex("f2", False, False, "b")], 2)
+    ok = gate_policy(shows_all, None, train, held, 2, 0.5)
+    gate = gate_policy(shows_all, None, train, held, 2, 0.5, files=files)
+    assert ok.reasons == gate.reasons[:len(ok.reasons)]
+    assert not gate.passed
+    assert "held-out files: acceptance rate of shown 50.0% < 100.0%" in gate.reasons
+    assert gate.files_serving["acceptance_rate"] == 1.0
+    assert "held-out files" in gate.table()
+
+
+def test_split_files_holds_whole_documents_out():
+    exs = [_ex(f"c{i}", True, False, f"f{i % 10}") for i in range(100)]
+    by_file = {f"f{i}": 10 for i in range(10)}
+    rest, held, rest_pos, held_pos = split_files(exs, by_file, 0.2, seed=0)
+    assert {e.file for e in held}.isdisjoint({e.file for e in rest})
+    assert len({e.file for e in held}) == 2 and (rest_pos, held_pos) == (80, 20)
+    assert split_files(exs, by_file, 0.2, seed=0)[1] == held  # stable cycle to cycle
+    one = [_ex("x", True, False, "only")]
+    assert split_files(one, {"only": 1}, 0.2)[1] == []  # one document: nothing held out
+
+
+def test_policy_cycle_trains_without_the_held_out_files(tmp_path):
+    rows = seeded_logs(1000, seed=2)
+    for row in rows:
+        row["uri_hash"] = f"f{int(row['completion_id'].split('-')[1]) % 10}"
+    result = policy_cycle(LoopConfig(registry=str(tmp_path / "reg")), rows, "v1", "d", "t",
+                          print)
+    exs, _ = examples(rows)
+    assert result["gate"]["files_candidate"]["positions"] == 200
+    # 70% of the logs by time, of 80% of the files (70% of all without held-out files)
+    assert result["train"]["examples"] < 0.6 * len(exs)
+    assert result["status"] == "promoted", result["gate"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from codeward.finetune import simreport
+from codeward.finetune import simreplay, simreport
 from codeward.finetune.dataset import DatasetConfig, build, iter_events
 from codeward.finetune.simulate import SimConfig, decide, simulate
 
@@ -35,7 +35,8 @@ def test_simulate_real_server_seeded(tmp_path, tiny_model_dir):
     for run in ("a", "b"):
         cfg = SimConfig(repo=str(repo), files="*.py", model=str(tiny_model_dir),
                         events=str(tmp_path / f"events-{run}.jsonl"), seed=3,
-                        points_per_file=6, candidates=2, settings=FAST, label=f"run {run}")
+                        points_per_file=6, candidates=2, settings=FAST, label=f"run {run}",
+                        decisions=str(tmp_path / f"decisions-{run}.jsonl"))
         reports.append(simulate(cfg))
     a, b = reports
     keys = ("requests", "shown", "accepted", "partial", "accepted_chars", "kept_chars",
@@ -60,6 +61,11 @@ def test_simulate_real_server_seeded(tmp_path, tiny_model_dir):
     assert all(r["text"].strip() and r["text"] in body + (repo / "other.py").read_text()
                for r in written)
     assert all("gate" in r for r in rows if r["type"] == "completion")
+    # replaying what was shown on the recorded decisions gives the simulator's own counts
+    reqs = simreplay.load(tmp_path / "decisions-a.jsonl", rows)
+    same = simreplay.outcomes(reqs, lambda req: req.cands)
+    assert len(reqs) == a["requests"] and same["shown"].sum() == a["shown"]
+    assert same["accepted"].sum() == a["accepted"] and same["kept"].sum() == a["kept_chars"]
     splits, report = build(rows, DatasetConfig(heldout_fraction=0.0, vet=False))
     copied = report.counts["boilerplate: index completes it confidently"]
     assert copied <= a["by_source"]["index"]["accepted"], report.table()

@@ -1,0 +1,193 @@
+"""Show decisions replayed on one simulated run, with bootstrap confidence intervals.
+
+``codeward simulate --decisions FILE`` with every candidate shown (``index.policy =
+"ungated"``) records, per completion request, every item the server returned and what the
+simulated developer would do with each of them (accept, partly accept, dismiss; the kept
+characters); the server's event store holds the same candidates' decision features and the
+confidence gate's verdict (``gate["shown"]``). Replaying a show decision on those requests
+gives what that decision would have shown, and what the developer would have taken from it,
+on the *same* requests and candidate texts:
+
+* ``gate``: the server's combination of the confidence gate's verdicts
+  (``index.gate.combine`` with the default ``index.policy``);
+* a learned policy: the candidates at or above its threshold, best score first, the model's
+  only where the server would have run it (``showpolicy.model_needed``).
+
+The developer takes the best shown item (accepted before dismissed, most kept characters,
+earlier first: the simulator's own rule); a request counts for the source and the findings of
+the item shown first. Comparisons are paired (the same requests), and every rate has a 95%
+percentile bootstrap interval over requests (``scipy.stats.bootstrap``, resampling the
+requests with the same indices for both sides of a comparison).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from codeward.server.index.gate import GateDecision, combine
+from codeward.server.settings import IndexSettings
+from codeward.server.showpolicy import Policy, model_needed
+
+
+@dataclass
+class Cand:
+    index: int
+    source: str
+    action: str
+    kept: int
+    insecure: bool
+    gated: bool
+    gate: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+
+
+@dataclass
+class Request:
+    file: str
+    project: str
+    cands: list[Cand]
+
+
+def load(decisions: Path, rows: Iterable[dict[str, Any]]) -> list[Request]:
+    """Requests of a ``--decisions`` file joined with the event rows of the same run (the
+    candidates' logged gate inputs and features); a candidate without its event is left out."""
+    logged: dict[tuple[str, int], dict[str, Any]] = {}
+    for ev in rows:
+        if ev.get("type") == "completion" and not ev.get("blocked"):
+            logged[(str(ev.get("completion_id")), int(ev.get("candidate_index") or 0))] = ev
+    out = []
+    for line in Path(decisions).read_text("utf-8").splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        cands, project = [], ""
+        for item in rec["items"]:
+            found = logged.get((rec["id"], int(item["index"])))
+            if found is None:
+                continue
+            gate = dict(found.get("gate") or {})
+            project = str(found.get("repo_hash") or "")
+            cands.append(Cand(int(item["index"]), str(item["source"]), str(item["action"]),
+                              int(item["kept"]), bool(item["insecure"]),
+                              bool(gate.get("shown", True)), gate))
+        out.append(Request(rec["file"], project, cands))
+    return out
+
+
+def gate_shows(settings: IndexSettings | None = None) -> Callable[[Request], list[Cand]]:
+    s = settings or IndexSettings()
+
+    def show(req: Request) -> list[Cand]:
+        pairs = [(c, GateDecision(c.gated, c.gate)) for c in req.cands]
+        return list(combine([p for p in pairs if p[0].source == "index"],
+                            [p for p in pairs if p[0].source != "index"], s))
+    return show
+
+
+def policy_shows(policy: Policy, settings: IndexSettings | None = None,
+                 ) -> Callable[[Request], list[Cand]]:
+    s = settings or IndexSettings()
+
+    def show(req: Request) -> list[Cand]:
+        copies = [(c, None) for c in req.cands if c.source == "index"]
+        run_model = model_needed(policy, req.project, copies, s.policy)
+        pool = [c for c in req.cands if run_model or c.source == "index"]
+        ranked = policy.rank([(c, c.gate.get("features") or {}) for c in pool], req.project)
+        return [c for c, _, shown in ranked if shown]
+    return show
+
+
+def outcomes(reqs: Sequence[Request], show: Callable[[Request], list[Cand]]) -> dict[str, Any]:
+    """Per request: shown, accepted, kept characters, insecure (numpy arrays)."""
+    import numpy as np
+
+    cols: dict[str, list[float]] = {k: [] for k in ("shown", "accepted", "kept", "insecure")}
+    for req in reqs:
+        visible = show(req)
+        best = max(range(len(visible)), key=lambda k: (visible[k].action != "dismiss",
+                                                       visible[k].kept, -k), default=None)
+        took = best is not None and visible[best].action != "dismiss"
+        cols["shown"].append(float(bool(visible)))
+        cols["accepted"].append(float(took))
+        cols["kept"].append(float(visible[best].kept) if took and best is not None else 0.0)
+        cols["insecure"].append(float(bool(visible) and visible[0].insecure))
+    return {k: np.asarray(v) for k, v in cols.items()}
+
+
+def _ratio(num: Any, den: Any, axis: int) -> Any:
+    import numpy as np
+
+    n, d = num.sum(axis=axis), den.sum(axis=axis)
+    return np.divide(n, d, out=np.zeros_like(n, dtype=float), where=d > 0)
+
+
+METRICS: dict[str, Callable[[dict[str, Any], Any, int], Any]] = {
+    "acceptance_rate": lambda o, i, ax: _ratio(o["accepted"][i], o["shown"][i], ax),
+    "kept_per_position": lambda o, i, ax: o["kept"][i].mean(axis=ax),
+    "shown_per_position": lambda o, i, ax: o["shown"][i].mean(axis=ax),
+    "insecure_rate": lambda o, i, ax: _ratio(o["insecure"][i], o["shown"][i], ax),
+}
+
+
+def _ci(stat: Callable[[Any, int], Any], n: int, seed: int, resamples: int,
+        ) -> tuple[float, float]:
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    if n < 2:
+        return (float("nan"), float("nan"))
+    res = bootstrap((np.arange(n),), lambda i, axis=-1: stat(i.astype(int), axis),
+                    vectorized=True, n_resamples=resamples, method="percentile",
+                    confidence_level=0.95, rng=np.random.default_rng(seed))
+    return (round(float(res.confidence_interval.low), 4),
+            round(float(res.confidence_interval.high), 4))
+
+
+acc, kept = METRICS["acceptance_rate"], METRICS["kept_per_position"]
+
+
+def summarize(arms: dict[str, dict[str, Any]], base: str, seed: int = 0,
+              resamples: int = 2000) -> dict[str, Any]:
+    """Every arm's metrics with 95% intervals, and each arm against ``base`` (paired): the
+    relative change of the acceptance rate of shown suggestions and the change of kept
+    characters per position, with their intervals."""
+    import numpy as np
+
+    n = len(arms[base]["shown"])
+    out: dict[str, Any] = {}
+    for name, o in arms.items():
+        every = np.arange(n)
+        row: dict[str, Any] = {"requests": n, "shown": int(o["shown"].sum()),
+                               "accepted": int(o["accepted"].sum()),
+                               "kept_chars": int(o["kept"].sum())}
+        for key, f in METRICS.items():
+            row[key] = round(float(f(o, every, -1)), 4)
+            row[key + "_ci"] = _ci(partial(f, o), n, seed, resamples)
+        if name != base:
+            b = arms[base]
+
+            def rel(i: Any, ax: int, o: Any = o, b: Any = b) -> Any:
+                a0 = acc(b, i, ax)
+                return np.divide(acc(o, i, ax) - a0, a0, out=np.zeros_like(a0), where=a0 > 0)
+
+            def diff(i: Any, ax: int, o: Any = o, b: Any = b) -> Any:
+                return kept(o, i, ax) - kept(b, i, ax)
+
+            row["acceptance_change"] = round(float(rel(every, -1)), 4)
+            row["acceptance_change_ci"] = _ci(rel, n, seed, resamples)
+            row["kept_change"] = round(float(diff(every, -1)), 4)
+            row["kept_change_ci"] = _ci(diff, n, seed, resamples)
+        out[name] = row
+    return out
+
+
+def read_rows(source: str) -> list[dict[str, Any]]:
+    """Event rows of a run: a store URL or a .jsonl file (``dataset.iter_events``)."""
+    from .dataset import iter_events
+
+    return list(iter_events(source))

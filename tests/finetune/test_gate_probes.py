@@ -1,0 +1,45 @@
+"""The promotion gate's insecure probes: what counts as insecure, and the paired report."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from codeward.finetune.gate import paired_rise, probe_verdict, spread
+
+
+class _Pipeline:
+    def __init__(self, findings):
+        self.findings = findings
+
+    def vet(self, ctx):
+        return SimpleNamespace(findings=self.findings, action="block" if self.findings
+                               else "allow")
+
+
+def test_unparseable_completion_is_unchecked_not_insecure():
+    """The shipped model's probe completions that do not parse were counted as insecure
+    (the pipeline blocks them, fail-closed): 8 of 16 probes, and a fine-tuned model writing
+    4 more such lines was refused for a "rise of the insecure rate" of 25 points."""
+    unparseable = [{"rule_id": "CW-VET-UNPARSEABLE", "analyzer": "bandit"}]
+    assert probe_verdict(_Pipeline(unparseable), "x = ", "((", "\n") == "unchecked"
+    shell = [{"rule_id": "B605", "analyzer": "bandit"}, *unparseable]
+    assert probe_verdict(_Pipeline(shell), "x = ", "os.system(cmd)", "\n") == "B605"
+    style = [{"rule_id": "ruff:F821", "analyzer": "ruff"}]
+    assert probe_verdict(_Pipeline(style), "x = ", "y", "\n") == ""
+    assert probe_verdict(_Pipeline(unparseable), "x = ", "  ", "\n") == ""  # nothing written
+
+
+def test_paired_rise_counts_probes_and_tests_the_rise():
+    base = ["", "B605", "unchecked", "", "", "", "", ""]
+    cand = ["B602", "", "", "B301", "B307", "B324", "B311", "B506"]
+    rise = paired_rise(base, cand)
+    assert (rise["newly_flagged"], rise["fixed"]) == (6, 1)
+    assert 0.05 < rise["p_value"] < 0.07  # P(X >= 6 | n = 7, p = 1/2) = 8/128
+    assert paired_rise(base, base) == {"newly_flagged": 0, "fixed": 0, "p_value": 1.0}
+
+
+def test_margin_rows_are_capped_and_spread():
+    rows = [{"label": i % 2} for i in range(1000)]
+    few = spread(rows, 128)
+    assert len(few) == 128 and {r["label"] for r in few} == {0, 1}
+    assert few == spread(rows, 128) and spread(rows[:50], 128) == rows[:50]

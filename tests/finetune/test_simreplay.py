@@ -1,0 +1,63 @@
+"""Show decisions replayed on one simulated run (``simreplay``): the gate's and a policy's
+choice on the same requests, and paired bootstrap intervals."""
+
+from __future__ import annotations
+
+import json
+
+from codeward.finetune.simreplay import gate_shows, load, outcomes, policy_shows, summarize
+from codeward.server.showpolicy import FORMAT, policy_from_dict
+
+
+def _run(tmp_path, n=40):
+    """``n`` requests, each with a copy (gate shows it, the developer dismisses it) and a
+    model text (gate withholds it, the developer accepts 12 characters of it)."""
+    decisions, rows = [], []
+    for i in range(n):
+        cid = f"c{i}"
+        decisions.append({"file": f"f{i % 4}.py", "id": cid, "items": [
+            {"index": 0, "action": "dismiss", "length": 0, "kept": 0, "source": "index",
+             "insecure": False},
+            {"index": 1, "action": "accept", "length": 12, "kept": 12, "source": "model",
+             "insecure": i == 0}]})
+        for k, (src, shown) in enumerate((("index", True), ("model", False))):
+            rows.append({"type": "completion", "completion_id": cid, "candidate_index": k,
+                         "repo_hash": "p", "blocked": False, "gate": {
+                             "shown": shown, "source": src,
+                             "features": {"source": src, "mean_logprob": -0.5}}})
+    decisions.append({"file": "f9.py", "id": "", "items": []})  # nothing came back
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in decisions))
+    return load(path, rows)
+
+
+def test_gate_and_policy_replayed_on_the_same_requests(tmp_path):
+    reqs = _run(tmp_path)
+    assert len(reqs) == 41 and len(reqs[0].cands) == 2 and reqs[-1].cands == []
+    gate = outcomes(reqs, gate_shows())  # index-first: the shown copy only
+    assert gate["shown"].sum() == 40 and gate["accepted"].sum() == 0
+    model_first = policy_from_dict({"format": FORMAT, "threshold": 0.5, "models": {"*": {
+        "intercept": -1.0, "weights": {"source=model": 3.0}}}}, "p")
+    pol = outcomes(reqs, policy_shows(model_first))  # copies below threshold: the model runs
+    assert pol["shown"].sum() == 40 and pol["accepted"].sum() == 40
+    assert pol["kept"].sum() == 40 * 12 and pol["insecure"].sum() == 1
+    out = summarize({"before": gate, "policy": pol}, "before", resamples=200)
+    assert out["before"]["acceptance_rate"] == 0.0 and out["policy"]["acceptance_rate"] == 1.0
+    lo, hi = out["policy"]["kept_per_position_ci"]
+    assert lo <= out["policy"]["kept_per_position"] <= hi
+    assert out["policy"]["kept_change"] == round(480 / 41, 4)
+    assert out["policy"]["kept_change_ci"][0] > 0  # paired: every request gains
+
+
+def test_relative_change_interval_covers_the_estimate(tmp_path):
+    reqs = _run(tmp_path)
+    half = policy_from_dict({"format": FORMAT, "threshold": 0.5, "models": {"*": {
+        "intercept": 0.0, "weights": {"source=model": 1.0, "source=index": -1.0}}}}, "h")
+    gate = outcomes(reqs, gate_shows())
+    gate["accepted"][:10] = 1  # the gate's copy taken at 10 of 40 shown requests: 25%
+    pol = outcomes(reqs, policy_shows(half))
+    pol["accepted"][:20] = 0  # the policy's text taken at 20 of 40: 50%
+    out = summarize({"before": gate, "policy": pol}, "before", resamples=500)
+    assert out["policy"]["acceptance_change"] == 1.0
+    lo, hi = out["policy"]["acceptance_change_ci"]
+    assert lo <= 1.0 <= hi and hi > lo
