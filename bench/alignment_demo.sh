@@ -20,8 +20,10 @@
 # Env: W (work dir, /tmp/codeward-align), POINTS_A / POINTS_B (completion requests per file,
 #      0 = every line start), MAX_REQUESTS (requests per part at most, 1500: files are
 #      taken in order until their line starts reach it), SEED (0), TRAIN_STEPS (LoRA
-#      steps, 6), TRAIN_BATCH (4), TRAIN_LENGTH (256 tokens), RUN_ARGS (more
-#      `finetune run` options)
+#      steps, 6), TRAIN_BATCH (2), TRAIN_LENGTH (512 tokens: the dataset's prompts, 1,500
+#      prefix and 400 suffix characters, need about 500), RUN_ARGS (more `finetune run`
+#      options), REUSE_A=1 (keep a package's part A from an earlier run: its events and
+#      its step time)
 set -euo pipefail
 W=${W:-/tmp/codeward-align}
 POINTS_A=${POINTS_A:-0}
@@ -29,8 +31,8 @@ POINTS_B=${POINTS_B:-0}
 MAX_REQUESTS=${MAX_REQUESTS:-1500}
 SEED=${SEED:-0}
 TRAIN_STEPS=${TRAIN_STEPS:-6}
-TRAIN_BATCH=${TRAIN_BATCH:-4}
-TRAIN_LENGTH=${TRAIN_LENGTH:-256}
+TRAIN_BATCH=${TRAIN_BATCH:-2}
+TRAIN_LENGTH=${TRAIN_LENGTH:-512}
 PACKAGES=("$@")
 [ ${#PACKAGES[@]} -gt 0 ] || PACKAGES=(boltons funcy marshmallow sqlparse)
 CACHE=$(python -c 'from platformdirs import user_cache_dir as d; print(d("codeward", appauthor=False))')/eval-repos
@@ -80,7 +82,8 @@ timed() {  # $1 step name, rest: the command; CPU (user+sys, children included) 
 for pkg in "${PACKAGES[@]}"; do
   REPO=$(ls -d "$CACHE/$pkg"-* 2>/dev/null | head -1 || true)
   if [ -z "$REPO" ]; then echo "$pkg: not in $CACHE (run codeward eval --heldout once)"; continue; fi
-  D="$W/$pkg"; rm -rf "$D"; mkdir -p "$D"
+  D="$W/$pkg"
+  if [ -z "${REUSE_A:-}" ] || [ ! -f "$D/train.json" ]; then rm -rf "$D"; mkdir -p "$D"; fi
   read -r GLOB_A GLOB_B FILES_A FILES_B < <(split_globs "$REPO" "$pkg")
   sim() {  # $1 label, $2 part (A/B), rest: more options; every candidate shown
     local glob=$GLOB_B files=$FILES_B points=$POINTS_B
@@ -92,7 +95,12 @@ for pkg in "${PACKAGES[@]}"; do
       "${@:3}" 2> "$D/$1.log"
   }
   echo "== $pkg ($REPO): part A $GLOB_A ($FILES_A files), part B $GLOB_B ($FILES_B files)"
-  timed simulate_a sim train A
+  if [ -z "${REUSE_A:-}" ] || [ ! -f "$D/train.json" ]; then
+    timed simulate_a sim train A
+  else  # the earlier run's part A; the rest again
+    grep '^simulate_a ' "$D/steps.txt" > "$D/steps.a" && mv "$D/steps.a" "$D/steps.txt"
+    rm -rf "$D/registry" "$D"/events-{serving,tuned}.db* "$D"/{serving,tuned}.* "$D/run.json"
+  fi
   timed finetune_run codeward finetune run --events "sqlite:///$D/events-train.db" \
     --registry "$D/registry" -o "$D/run.json" --max-steps "$TRAIN_STEPS" \
     --batch-size "$TRAIN_BATCH" --max-length "$TRAIN_LENGTH" ${RUN_ARGS:-} \

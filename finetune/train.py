@@ -205,6 +205,10 @@ def train(hf_dir: Path, dataset_dir: Path, out_dir: Path, cfg: TrainConfig | Non
     trainer.remove_callback(PrinterCallback)  # the loss goes to the log, not to stdout
     logger.info("training %s with LoRA r=%d on %d rows (%s)", method, cfg.lora_r, len(rows),
                 device)
+    if len(trainer.train_dataset) == 0:  # TRL dropped every row as fully truncated
+        raise NotEnoughData(f"every one of the {len(rows)} rows is longer than --max-length "
+                            f"{cfg.max_length} tokens in its prompt alone: raise --max-length "
+                            "or shorten the prompts (--max-prefix-chars)")
     trainer.train()
     steps = int(trainer.state.global_step)
     seconds = time.perf_counter() - t0

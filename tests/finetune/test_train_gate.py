@@ -98,3 +98,16 @@ def test_method_choice(tmp_path):
         choose_method(TrainConfig(min_pairs=10), ds)  # kto, but no unpaired rows
     with pytest.raises(ValueError, match="method"):
         TrainConfig(method="ppo")
+
+
+def test_rows_longer_than_max_length_are_a_clear_refusal(tmp_path, tiny_hf_dir):
+    """TRL drops every row whose prompt alone fills --max-length; training then failed deep
+    in the sampler ("num_samples=0") and the cycle lost its result (the boltons demo)."""
+    from codeward.finetune.train import train
+
+    from teach_data import teach_pairs, write_pairs
+
+    ds = write_pairs(tmp_path / "ds", teach_pairs(), [])
+    with pytest.raises(NotEnoughData, match="longer than --max-length 2 tokens"):
+        train(tiny_hf_dir, ds, tmp_path / "hf", TrainConfig(method="dpo", max_length=2,
+                                                             max_steps=1))
