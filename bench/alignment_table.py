@@ -16,6 +16,7 @@ from typing import Any
 
 from codeward.finetune.simreplay import (
     gate_shows,
+    has_prior_features,
     load,
     outcomes,
     policy_shows,
@@ -53,15 +54,21 @@ def row(d: Path, package: str, seed: int) -> dict[str, Any]:
     if len(tuned) != len(serving):
         raise SystemExit(f"{d}: part B has {len(serving)} requests with the serving model, "
                          f"{len(tuned)} with the fine-tuned one")
-    gate = gate_shows()
+    # the server's default without a promoted policy: the gate prior since it shipped (runs
+    # before it logged too few features for it: the thresholds, the default then)
+    with_prior = has_prior_features(serving) and has_prior_features(tuned)
+    gate = gate_shows(prior=with_prior)
     shows = policy_shows(promoted) if promoted else gate
     arms = {"before": outcomes(serving, gate), "policy": outcomes(serving, shows),
             "model": outcomes(tuned, gate), "after": outcomes(tuned, shows)}
+    if with_prior:
+        arms["thresholds gate, serving model"] = outcomes(serving, gate_shows(prior=False))
     if candidate is not None and promoted is None:  # what the refused policy would have done
         arms["policy (refused candidate)"] = outcomes(serving, policy_shows(candidate))
     train = json.loads((d / "train.json").read_text("utf-8"))
     mgate = run.get("gate") or {}
     return {"package": package, "seed": seed, "steps": steps(d),
+            "before": "gate prior" if with_prior else "thresholds gate",
             "part_a": {k: train[k] for k in ("files", "requests", "shown", "accepted")},
             "run": {k: run.get(k) for k in ("status", "version", "reason", "timings", "train")},
             "show_policy": {k: pol.get(k) for k in ("status", "version", "reason", "gate",
@@ -79,7 +86,7 @@ def _ci(r: dict[str, Any], key: str, fmt: str) -> str:
 
 def package_table(rec: dict[str, Any]) -> str:
     out = [f"**{rec['package']}** (seed {rec['seed']}; part A {rec['part_a']['files']} files, "
-           f"{rec['part_a']['requests']} requests)", "",
+           f"{rec['part_a']['requests']} requests; before: {rec.get('before', 'gate')})", "",
            "| part B | shown / requests | acceptance of shown [95% CI] | vs before "
            "(relative) | kept chars / position | vs before | insecure | ",
            "| --- | --- | --- | --- | --- | --- | --- |"]

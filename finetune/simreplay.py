@@ -8,8 +8,9 @@ confidence gate's verdict (``gate["shown"]``). Replaying a show decision on thos
 gives what that decision would have shown, and what the developer would have taken from it,
 on the *same* requests and candidate texts:
 
-* ``gate``: the server's combination of the confidence gate's verdicts
-  (``index.gate.combine`` with the default ``index.policy``);
+* ``gate``: what the server shows without a promoted policy: the copies by the gate prior
+  (``index.prior``, the default) or the thresholds' logged verdicts, model text by its
+  logged verdict, combined by ``index.gate.combine`` with the default ``index.policy``;
 * a learned policy: the candidates at or above its threshold, best score first, the model's
   only where the server would have run it (``showpolicy.model_needed``).
 
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from codeward.server.index.gate import GateDecision, combine
+from codeward.server.index.prior import gate_copies, prior_for
 from codeward.server.settings import IndexSettings
 from codeward.server.showpolicy import Policy, model_needed
 
@@ -79,14 +81,26 @@ def load(decisions: Path, rows: Iterable[dict[str, Any]]) -> list[Request]:
     return out
 
 
-def gate_shows(settings: IndexSettings | None = None) -> Callable[[Request], list[Cand]]:
+def gate_shows(settings: IndexSettings | None = None, prior: bool = True,
+               ) -> Callable[[Request], list[Cand]]:
+    """What the server shows without a promoted policy: the copies by the gate prior (under
+    ``index.gate = "prior"``, the default; ``prior=False``: by the thresholds' logged
+    verdicts), model text by its logged verdict, combined by ``index.policy``."""
     s = settings or IndexSettings()
+    scorer = prior_for(s) if prior else None
 
     def show(req: Request) -> list[Cand]:
-        pairs = [(c, GateDecision(c.gated, c.gate)) for c in req.cands]
-        return list(combine([p for p in pairs if p[0].source == "index"],
-                            [p for p in pairs if p[0].source != "index"], s))
+        pairs = [(c, GateDecision(c.gated, dict(c.gate))) for c in req.cands]
+        copies = gate_copies([p for p in pairs if p[0].source == "index"], scorer)
+        return list(combine(copies, [p for p in pairs if p[0].source != "index"], s))
     return show
+
+
+def has_prior_features(reqs: Sequence[Request]) -> bool:
+    """Whether the copies' logged features are those the gate prior scores (runs since the
+    prior: every numeric gate input is a feature, ``whole_line`` among them)."""
+    return any("whole_line" in (c.gate.get("features") or {}) for r in reqs for c in r.cands
+               if c.source == "index")
 
 
 def policy_shows(policy: Policy, settings: IndexSettings | None = None,

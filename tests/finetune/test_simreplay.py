@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import json
 
-from codeward.finetune.simreplay import gate_shows, load, outcomes, policy_shows, summarize
+from codeward.finetune.simreplay import (
+    gate_shows,
+    has_prior_features,
+    load,
+    outcomes,
+    policy_shows,
+    summarize,
+)
 from codeward.server.showpolicy import FORMAT, policy_from_dict
 
 
@@ -34,7 +41,7 @@ def _run(tmp_path, n=40):
 def test_gate_and_policy_replayed_on_the_same_requests(tmp_path):
     reqs = _run(tmp_path)
     assert len(reqs) == 41 and len(reqs[0].cands) == 2 and reqs[-1].cands == []
-    gate = outcomes(reqs, gate_shows())  # index-first: the shown copy only
+    gate = outcomes(reqs, gate_shows(prior=False))  # index-first: the shown copy only
     assert gate["shown"].sum() == 40 and gate["accepted"].sum() == 0
     model_first = policy_from_dict({"format": FORMAT, "threshold": 0.5, "models": {"*": {
         "intercept": -1.0, "weights": {"source=model": 3.0}}}}, "p")
@@ -53,7 +60,7 @@ def test_relative_change_interval_covers_the_estimate(tmp_path):
     reqs = _run(tmp_path)
     half = policy_from_dict({"format": FORMAT, "threshold": 0.5, "models": {"*": {
         "intercept": 0.0, "weights": {"source=model": 1.0, "source=index": -1.0}}}}, "h")
-    gate = outcomes(reqs, gate_shows())
+    gate = outcomes(reqs, gate_shows(prior=False))
     gate["accepted"][:10] = 1  # the gate's copy taken at 10 of 40 shown requests: 25%
     pol = outcomes(reqs, policy_shows(half))
     pol["accepted"][:20] = 0  # the policy's text taken at 20 of 40: 50%
@@ -61,3 +68,30 @@ def test_relative_change_interval_covers_the_estimate(tmp_path):
     assert out["policy"]["acceptance_change"] == 1.0
     lo, hi = out["policy"]["acceptance_change_ci"]
     assert lo <= 1.0 <= hi and hi > lo
+
+
+def test_gate_arm_applies_the_gate_prior_to_copies(tmp_path):
+    """The server's default without a promoted policy scores the copies with the gate prior;
+    the thresholds' logged verdict decides only with ``prior=False``."""
+    import random
+
+    from codeward.server.index.prior import prior_for
+    from codeward.server.settings import IndexSettings
+
+    rng = random.Random(0)
+    reqs = _run(tmp_path, n=60)
+    for req in reqs[:-1]:
+        copy = req.cands[0]
+        copy.gate["features"] = {"source": "index", "match_tokens": rng.randint(1, 60),
+                                 "vote_share": rng.random(), "occurrences": rng.randint(1, 9),
+                                 "whole_line": rng.random() < 0.5, "same_file": True,
+                                 "candidate_chars": rng.randint(3, 80)}
+        copy.action, copy.kept = "accept", 5
+    prior = prior_for(IndexSettings())
+    assert prior is not None and has_prior_features(reqs)
+    passes = [prior.score(r.cands[0].gate["features"]) >= prior.threshold for r in reqs[:-1]]
+    assert 0 < sum(passes) < len(passes)  # the prior shows some copies, withholds others
+    shown = [[c.source for c in gate_shows()(r)] for r in reqs[:-1]]
+    # index-first: a shown copy alone, else the model text (its verdict: withheld)
+    assert shown == [["index"] if ok else [] for ok in passes]
+    assert all(gate_shows(prior=False)(r)[0].source == "index" for r in reqs[:-1])
