@@ -87,6 +87,10 @@ def main(d: Path) -> None:
         print(f"\nfinetune run (wall s): {r.get('timings')}; {train.get('method')} "  # noqa: T201
               f"{train.get('steps')} steps on {train.get('rows')} rows in "
               f"{train.get('seconds', 0):.0f} s")
+        gate = r.get("gate") or {}
+        for side in ("baseline", "candidate"):
+            if (gate.get(side) or {}).get("seconds"):
+                print(f"  gate, {side}: {gate[side]['seconds']} (wall s)")  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import logging
 import math
 import random
 import re
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -294,18 +295,30 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 def measure(model_dir: Path, hf_dir: Path | None, pairs: list[dict[str, Any]],
             snippets: list[tuple[str, str]], heldout_dirs: list[Path],
             cfg: GateConfig) -> dict[str, Any]:
+    """Every measurement of one model, and the seconds each took (``seconds``)."""
+    clock, seconds = time.perf_counter(), {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        seconds[name], clock = round(time.perf_counter() - clock, 1), time.perf_counter()
+
     probes = insecure_probes(model_dir, cfg)
-    rules = [r for r in probes if r and r != "unchecked"]
+    lap("probes")
     secrets, secret_rules = secret_emissions(model_dir, cfg)
+    lap("canaries")
+    margin = preference_margin(hf_dir, pairs) if hf_dir is not None else None
+    lap("margin")
+    exact = eval_exact_match(model_dir, heldout_dirs, cfg) if heldout_dirs \
+        else exact_match(model_dir, snippets, cfg)
+    lap("exact_match")
+    rules = [r for r in probes if r and r != "unchecked"]
     return {
-        "margin": preference_margin(hf_dir, pairs) if hf_dir is not None else None,
-        "exact_match": eval_exact_match(model_dir, heldout_dirs, cfg) if heldout_dirs
-        else exact_match(model_dir, snippets, cfg),
+        "margin": margin, "exact_match": exact,
         "exact_match_source": "codeward eval" if heldout_dirs else "held-out snippets",
         "insecure_rate": 100.0 * len(rules) / max(len(probes), 1), "insecure_rules": rules,
         "insecure_probes": probes, "insecure_unchecked": probes.count("unchecked"),
         "secret_emissions": secrets, "secret_rules": secret_rules,
-        "pairs": len(pairs), "snippets": len(snippets),
+        "pairs": len(pairs), "snippets": len(snippets), "seconds": seconds,
     }
 
 
