@@ -8,6 +8,11 @@ completion event recorded (``gate["features"]``). The label is *accepted and kep
 accept whose last survival measurement still holds at least ``keep_share`` of the accepted
 characters (an accept not measured yet counts as kept).
 
+The policy starts from the shipped gate prior (``server/index/prior_policy.json``, what
+decides on copies when no policy is promoted): the prior's logit of each copy is one of
+its features (``prior_logit``), and the policy records the prior's version (a server that
+ships another prior rejects it: retrain). ``--policy-no-prior`` fits without it.
+
 *Replay* scores a policy on logged positions: the policy shows the candidates at or above
 its threshold; the position counts as accepted when the candidate the developer accepted is
 among them. The confidence gate's own verdict (``gate["shown"]``) replays the serving
@@ -28,7 +33,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from codeward.server.showpolicy import FORMAT, GLOBAL, Policy, policy_from_dict, vectorize
+from codeward.server.showpolicy import (
+    FORMAT,
+    GLOBAL,
+    Policy,
+    load_prior,
+    policy_from_dict,
+    vectorize,
+)
 
 from .flags import option
 
@@ -64,6 +76,10 @@ class PolicyConfig:
                                 flag="--policy-kept-margin")
     seed: int = option(0, "seed of the cross-validation folds",
                        flag="--policy-seed")
+    on_prior: bool = option(True, "do not fit on top of the shipped gate prior (by default "
+                                  "its logit of each copy is a feature, so a policy starts "
+                                  "from what the prior knows)",
+                            flag="--policy-no-prior")
 
     def __post_init__(self) -> None:
         if not 0.0 < self.holdout_share < 1.0:
@@ -294,7 +310,9 @@ def train_policy(exs: Sequence[Example], positions: int, cfg: PolicyConfig,
             f"{len(train)} shown candidates with features in the training part, "
             f"{sum(labels)} accepted and kept: a policy needs at least {cfg.min_examples} "
             f"and {cfg.min_positives} (and some not accepted)")
-    x = [vectorize(e.features) for e in train]
+    prior = load_prior() if cfg.on_prior else None
+    base = prior.models[GLOBAL] if prior is not None else None
+    x = [vectorize(e.features, base) for e in train]
     models = {GLOBAL: fit_logistic(x, labels, [1.0] * len(train), cfg)}
     counts: dict[str, int] = defaultdict(int)
     for e in train:
@@ -308,7 +326,7 @@ def train_policy(exs: Sequence[Example], positions: int, cfg: PolicyConfig,
         weights = [1.0 if o else cfg.prior_weight for o in own]
         models[project] = fit_logistic(x, labels, weights, cfg)
     policy = {"format": FORMAT, "version": version, "threshold": 0.5, "models": models,
-              "keep_share": cfg.keep_share}
+              "keep_share": cfg.keep_share, "prior": prior.version if prior else None}
     baseline = replay(train, train_positions, lambda e: e.gated, cfg.keep_share)
     policy["threshold"] = _threshold(policy, train, train_positions, baseline, cfg)
     report = {"examples": len(train), "positives": sum(labels), "positions": train_positions,

@@ -9,7 +9,9 @@ the policy's score, so what is trained on is exactly what is served on.
 A policy is a calibrated logistic regression exported to plain JSON (trained by
 ``codeward.finetune.showpolicy`` with scikit-learn): per feature name a weight, one model
 per project (a repository hash) fitted with the pooled data of every project as its prior,
-and a global one for projects it has not seen. Scoring is a dot product: the server needs
+and a global one for projects it has not seen; fitted on top of the shipped gate prior
+(``index/prior.py``: its logit of each copy is the feature ``prior_logit``) unless its
+``prior`` field is empty. Scoring is a dot product: the server needs
 no scikit-learn, and loading a policy never unpickles anything. With no policy promoted
 the confidence gate (``index/gate.py``) decides alone, as before.
 
@@ -22,6 +24,7 @@ Registry layout (beside the models, see ``registry.py``)::
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -105,9 +108,11 @@ def _log1p(value: Any) -> float:
     return math.log1p(max(0.0, float(value or 0)))
 
 
-def vectorize(f: dict[str, Any]) -> dict[str, float]:
+def vectorize(f: dict[str, Any], base: LinearModel | None = None) -> dict[str, float]:
     """Decision features as named numbers (one-hot categories, log lengths). The one encoding
-    training and serving share; a name a policy has no weight for counts zero."""
+    training and serving share; a name a policy has no weight for counts zero. With ``base``
+    (the gate prior's model, for a policy fitted on top of it), a copy also gets the prior's
+    logit as ``prior_logit``."""
     v: dict[str, float] = {f"{k}={f.get(k)}": 1.0 for k in ("source", "position", "after",
                                                              "language")}
     v.update(multiline=float(bool(f.get("multiline"))),
@@ -139,6 +144,8 @@ def vectorize(f: dict[str, Any]) -> dict[str, float]:
         elif isinstance(value, int | float):
             x = float(value)
             v[f"{source}:log_{key}"] = math.copysign(math.log1p(min(abs(x), 1e9)), x)
+    if base is not None and source == "index":
+        v["prior_logit"] = max(-50.0, min(50.0, base.logit(f)))
     return v
 
 
@@ -157,9 +164,12 @@ class LinearModel:
     intercept: float
     weights: dict[str, float]
 
-    def score(self, features: dict[str, Any]) -> float:
-        z = self.intercept + sum(self.weights.get(k, 0.0) * x
-                                 for k, x in vectorize(features).items())
+    def logit(self, features: dict[str, Any], base: LinearModel | None = None) -> float:
+        return self.intercept + sum(self.weights.get(k, 0.0) * x
+                                    for k, x in vectorize(features, base).items())
+
+    def score(self, features: dict[str, Any], base: LinearModel | None = None) -> float:
+        z = self.logit(features, base)
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
@@ -171,19 +181,22 @@ class Policy:
     threshold: float
     models: dict[str, LinearModel]
     info: dict[str, Any] = field(default_factory=dict)
+    base: LinearModel | None = None
+    """The gate prior's model when the policy was fitted on top of it (its ``prior``
+    field): the prior's logit of each copy is one of the policy's features."""
 
     def model_for(self, project: str | None) -> LinearModel:
         return self.models.get(project or "", self.models[GLOBAL])
 
     def score(self, features: dict[str, Any], project: str | None = None) -> float:
         """The predicted probability that the candidate is accepted and kept."""
-        return self.model_for(project).score(features)
+        return self.model_for(project).score(features, self.base)
 
     def rank(self, items: Sequence[tuple[Any, dict[str, Any]]], project: str | None = None,
              ) -> list[tuple[Any, float, bool]]:
         """(item, score, shown) for (item, features) pairs, best first."""
         model = self.model_for(project)
-        scored = [(item, model.score(f)) for item, f in items]
+        scored = [(item, model.score(f, self.base)) for item, f in items]
         scored.sort(key=lambda p: -p[1])
         return [(item, s, s >= self.threshold) for item, s in scored]
 
@@ -254,7 +267,43 @@ def policy_from_dict(data: dict[str, Any], version: str = "") -> Policy:
         raise RegistryError("malformed show policy: needs a global model ('*'), finite "
                             "weights and a threshold in [0, 1]")
     return Policy(version=version or str(data.get("version") or ""), threshold=threshold,
-                  models=models, info={k: v for k, v in data.items() if k != "models"})
+                  models=models, info={k: v for k, v in data.items() if k != "models"},
+                  base=_base(data.get("prior")))
+
+
+PRIOR_FILE = Path(__file__).parent / "index" / "prior_policy.json"
+"""The shipped gate prior (``index/prior.py`` says how it decides)."""
+
+
+def load_prior(path: Path | None = None) -> Policy | None:
+    """The gate prior at ``path`` (default: the shipped one); None, logged once per path,
+    when it is missing or malformed."""
+    return _load_prior(str(path or PRIOR_FILE))
+
+
+@functools.cache
+def _load_prior(path: str) -> Policy | None:
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+        return policy_from_dict(data, str(data.get("version") or "prior"))
+    except (OSError, ValueError, RegistryError) as exc:
+        logger.error("gate prior %s cannot be used (%s): the thresholds gate decides, as "
+                     "with index.gate = \"thresholds\"", path, exc)
+        return None
+
+
+def _base(prior: Any) -> LinearModel | None:
+    """The shipped gate prior's model for a policy fitted on top of prior version
+    ``prior`` (None: a policy on its own); another version than the shipped one is an
+    error (its ``prior_logit`` weight means nothing on this prior's logit)."""
+    if not prior:
+        return None
+    shipped = load_prior()
+    if shipped is None or shipped.version != prior:
+        raise RegistryError(f"show policy fitted on gate prior {prior!r}, this server ships "
+                            f"{shipped.version if shipped else 'none'!r}: retrain it "
+                            "(codeward finetune run)")
+    return shipped.models[GLOBAL]
 
 
 def policy_dir(registry: RegistryPath, version: str) -> Path:

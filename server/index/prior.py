@@ -10,43 +10,18 @@ features of every copy the index offers, trained on the tuning packages of ``cod
 log-probability gate (``index.model_min_logprob``: the shipped model's text is too rarely
 right to teach how far a stronger model can be trusted) and ``index.policy`` combines the
 two as before. A promoted per-project policy decides everything instead. A prior that is
-missing or cannot be read is logged once and the thresholds gate decides.
+missing or cannot be read is logged once and the thresholds gate decides
+(``showpolicy.load_prior``, which reads it).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
-import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
-from ..registry import RegistryError
-from ..showpolicy import Policy, policy_from_dict
+from ..showpolicy import Policy, load_prior
 from .gate import GateDecision
-
-logger = logging.getLogger(__name__)
-
-PRIOR_FILE = Path(__file__).with_name("prior_policy.json")
-
-
-def load_prior(path: Path | None = None) -> Policy | None:
-    """The gate prior at ``path`` (default: the shipped one); None, logged once per path,
-    when it is missing or malformed."""
-    return _load(str(path or PRIOR_FILE))
-
-
-@functools.cache
-def _load(path: str) -> Policy | None:
-    try:
-        data = json.loads(Path(path).read_text("utf-8"))
-        return policy_from_dict(data, str(data.get("version") or "prior"))
-    except (OSError, ValueError, RegistryError) as exc:
-        logger.error("gate prior %s cannot be used (%s): the thresholds gate decides, as "
-                     "with index.gate = \"thresholds\"", path, exc)
-        return None
 
 
 def prior_for(index: Any, prior: Policy | None = None) -> Policy | None:
@@ -55,7 +30,7 @@ def prior_for(index: Any, prior: Policy | None = None) -> Policy | None:
     = "thresholds"``, the index off, ``ungated``, or a prior that cannot be loaded."""
     if not index.enabled or index.policy == "ungated" or index.gate != "prior":
         return None
-    prior = prior or load_prior(PRIOR_FILE)
+    prior = prior or load_prior()
     if prior is None or prior.threshold == index.prior_threshold:
         return prior
     return dataclasses.replace(prior, threshold=index.prior_threshold)

@@ -160,3 +160,26 @@ def test_policy_cycle_trains_without_the_held_out_files(tmp_path):
     # 70% of the logs by time, of 80% of the files (70% of all without held-out files)
     assert result["train"]["examples"] < 0.6 * len(exs)
     assert result["status"] == "promoted", result["gate"]
+
+
+def test_a_policy_is_fitted_on_top_of_the_shipped_gate_prior(monkeypatch):
+    from codeward.server.registry import RegistryError
+    from codeward.server.showpolicy import load_prior, vectorize
+
+    shipped = load_prior()
+    assert shipped is not None
+    rows = seeded_logs(300, seed=4)
+    exs, _, trained, policy = _trained(rows)
+    assert trained.policy["prior"] == shipped.version and policy.base is not None
+    assert "prior_logit" in trained.policy["models"]["*"]["weights"]
+    copy = next(e.features for e in exs if e.features["source"] == "index")
+    model = next(e.features for e in exs if e.features["source"] == "model")
+    assert vectorize(copy, policy.base)["prior_logit"] == pytest.approx(
+        shipped.models["*"].logit(copy))
+    assert "prior_logit" not in vectorize(model, policy.base)  # the prior scores copies only
+    # the server scores with the same prior term the policy was fitted with
+    alone = _trained(rows, PolicyConfig(on_prior=False))[2].policy
+    assert alone["prior"] is None and "prior_logit" not in alone["models"]["*"]["weights"]
+    assert policy.score(copy) != policy_from_dict({**trained.policy, "prior": None}).score(copy)
+    with pytest.raises(RegistryError, match="fitted on gate prior 'prior-0000'"):
+        policy_from_dict({**trained.policy, "prior": "prior-0000"})

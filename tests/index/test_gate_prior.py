@@ -18,8 +18,8 @@ from test_index_completion import PREFIX, Recorder
 from test_showpolicy_serve import _index, _policy
 
 from codeward.finetune import repo_packages
+from codeward.server import showpolicy
 from codeward.server.completion import CompletionRequest, run_completion
-from codeward.server.index import prior
 from codeward.server.settings import IndexSettings, Settings
 
 
@@ -35,7 +35,7 @@ def _run(settings: Settings, policy=None):
 
 
 def test_the_shipped_prior_is_package_data_scored_without_scikit_learn():
-    code = ("import sys; from codeward.server.index.prior import load_prior; p = load_prior(); "
+    code = ("import sys; from codeward.server.showpolicy import load_prior; p = load_prior(); "
             "s = p.score({'source': 'index', 'match_tokens': 12, 'vote_share': 1.0}); "
             "assert 0 < s < 1 and 'sklearn' not in sys.modules, sorted(sys.modules); "
             "print(p.version, p.threshold)")
@@ -44,15 +44,15 @@ def test_the_shipped_prior_is_package_data_scored_without_scikit_learn():
     version, threshold = out.stdout.split()
     assert version.startswith("prior-")
     assert float(threshold) == Settings().index.prior_threshold  # one default, both places
-    data = json.loads(prior.PRIOR_FILE.read_text())
+    data = json.loads(showpolicy.PRIOR_FILE.read_text())
     assert set(data["models"]) == {"*"} and data["card"].startswith("codeward gate prior")
     tuning = {f"{p.name} {p.version}" for p in repo_packages.by_role("tuning")}
     assert set(data["trained"]["packages"]) <= tuning and len(data["trained"]["packages"]) >= 3
-    assert prior.PRIOR_FILE.stat().st_size < 50_000
+    assert showpolicy.PRIOR_FILE.stat().st_size < 50_000
 
 
 def test_the_prior_decides_by_default_shown_at_its_threshold_best_first():
-    shipped = prior.load_prior()
+    shipped = showpolicy.load_prior()
     assert shipped is not None
     everything = _run(_settings(prior_threshold=0.0))
     scores = [c.gate["policy_score"] for c in everything.candidates]
@@ -80,12 +80,12 @@ def test_a_missing_or_corrupt_prior_falls_back_to_the_thresholds_gate(
     path = tmp_path / "prior_policy.json"
     if content is not None:
         path.write_text(content)
-    monkeypatch.setattr(prior, "PRIOR_FILE", path)
-    caplog.set_level(logging.ERROR, logger="codeward.server.index.prior")
+    monkeypatch.setattr(showpolicy, "PRIOR_FILE", path)
+    caplog.set_level(logging.ERROR, logger="codeward.server.showpolicy")
     thresholds = _run(_settings(gate="thresholds"))
     for _ in range(2):
         result = _run(_settings(prior_threshold=0.0))
         assert [c.text for c in result.candidates] == [c.text for c in thresholds.candidates]
         assert all("policy" not in g for g in result.gate)
-    (record,) = [r for r in caplog.records if r.name == "codeward.server.index.prior"]
+    (record,) = [r for r in caplog.records if r.name == "codeward.server.showpolicy"]
     assert str(path) in record.getMessage() and "thresholds gate decides" in record.getMessage()
