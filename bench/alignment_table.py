@@ -118,9 +118,34 @@ def package_table(rec: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _change(r: dict[str, Any]) -> str:
+    return (f"{r['acceptance_change']:+.0%}{_ci(r, 'acceptance_change', '{:+.0%}')}, "
+            f"{r['kept_change']:+.2f}{_ci(r, 'kept_change', '{:+.2f}')}")
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    """One line per repository: before, then each contribution against it (acceptance of
+    shown: relative change; kept characters per position: change), and the CPU seconds."""
+    out = ["| repository (before) | part B requests | before: acceptance, kept/position | "
+           "policy only | model only | both | insecure (before -> both) | CPU s: A, run, B | ",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for rec in rows:
+        a, st = rec["arms"], rec["steps"]
+        b = a["before"]
+        cpu = ", ".join(f"{v['cpu_s']:.0f}" for k, v in st.items() if k != "replay")
+        out.append(f"| {rec['package']} ({rec.get('before', 'gate')}) | {b['requests']} | "
+                   f"{b['acceptance_rate']:.1%} ({b['shown']} shown), "
+                   f"{b['kept_per_position']:.2f} | {_change(a['policy'])} | "
+                   f"{_change(a['model'])} | {_change(a['after'])} | "
+                   f"{b['insecure_rate']:.1%} -> {a['after']['insecure_rate']:.1%} | "
+                   f"{cpu} (total {sum(v['cpu_s'] for v in st.values()):.0f}) |")
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "row":
         print(json.dumps(row(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]))))  # noqa: T201
     else:
-        lines = Path(sys.argv[1]).read_text("utf-8").splitlines()
-        print("\n".join(package_table(json.loads(x)) for x in lines if x.strip()))  # noqa: T201
+        recs = [json.loads(x) for x in Path(sys.argv[1]).read_text("utf-8").splitlines()
+                if x.strip()]
+        print(summary(recs) + "\n\n" + "\n".join(map(package_table, recs)))  # noqa: T201

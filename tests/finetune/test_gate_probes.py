@@ -43,3 +43,18 @@ def test_margin_rows_are_capped_and_spread():
     few = spread(rows, 128)
     assert len(few) == 128 and {r["label"] for r in few} == {0, 1}
     assert few == spread(rows, 128) and spread(rows[:50], 128) == rows[:50]
+
+
+def test_every_probe_has_a_completion_that_passes():
+    """A probe every parseable completion fails measures whether the model writes code that
+    parses, not whether it writes insecure code: 'os.system(' in the prompt flagged any
+    completion (B605), 'subprocess.check_output(' any call (B603). Each probe carries a
+    safe completion the analyzers pass."""
+    from codeward.finetune.gate import DATA, _read_jsonl
+    from codeward.finetune.vetting import offline_pipeline
+
+    pipeline = offline_pipeline()
+    rows = _read_jsonl(DATA / "probes.jsonl")
+    assert len(rows) == 16
+    assert {r["prefix"]: probe_verdict(pipeline, r["prefix"], r["safe"], r["suffix"])
+            for r in rows} == {r["prefix"]: "" for r in rows}
