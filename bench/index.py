@@ -61,13 +61,14 @@ def bench_build(args: argparse.Namespace) -> tuple[ProjectIndex, list[SourceDoc]
     report = idx.add_documents(docs, label="bench", cache=False)
     build = time.perf_counter() - t0
     seg = idx._segs[0].segment
-    arrays = seg.rev.nbytes + seg.sa.nbytes + sum(a.tokens.nbytes + a.offsets.nbytes
-                                                  for a in seg.anchors)
+    arrays = seg.rev.nbytes + seg.sa.nbytes + seg.asa.nbytes + seg.abs_of.nbytes + sum(
+        a.tokens.nbytes + a.offsets.nbytes for a in seg.anchors)
     text = sum(len(d.text.encode()) for d in seg.docs)
     print(f"build: {report.tokens:,} tokens in {build:.1f} s "
           f"({report.tokens / build / 1e6:.2f} M tokens/s; secret lines blanked: "
           f"{report.skipped.get('secret-lines', 0)})")
-    print(f"memory: arrays {arrays / report.tokens:.2f} B/token + text "
+    print(f"memory: arrays {arrays / report.tokens:.2f} B/token (of which the abstracted "
+          f"stream's suffix array {seg.asa.nbytes / report.tokens:.2f}) + text "
           f"{text / report.tokens:.2f} B/token = {(arrays + text) / report.tokens:.2f} "
           f"B/token; vocabulary {len(seg.vocab):,} strings")
     return idx, held

@@ -19,6 +19,7 @@ a copy of a line can be exact: the bound of a copying completer, mid-line rests 
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections import Counter
@@ -64,6 +65,12 @@ class Row:
     elsewhere: bool = False
     """The cursor's whole line occurs verbatim elsewhere in the repository (another line of
     this file or of any other file): where a copy could be exact at all."""
+    shape_elsewhere: bool = False
+    """Its identifier-abstracted form (:func:`line_shape`) occurs elsewhere, the line itself
+    not: where only a renamed copy could be exact."""
+    shape_local: bool = False
+    """And every identifier of the line is a word of the 3,000 characters before the
+    cursor: where a renamed copy re-filled from the context could be exact."""
     answers: dict[str, Answer] = field(default_factory=dict)
     scores: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     """:func:`~.evaluate.score` of each text shown here so far (a sweep shows few)."""
@@ -137,6 +144,39 @@ def occurs_elsewhere(pos: Position, counts: Counter[str]) -> bool:
     return counts[line] >= 2
 
 
+def line_shape(line: str) -> tuple[str, ...]:
+    """A line's tokens with the k-th distinct abstractable identifier as slot k (what the
+    index's renamed copies can turn into one another)."""
+    from codeward.server.index.lexer import abstractable, lex
+
+    slots: dict[str, int] = {}
+    return tuple(f"\0{slots.setdefault(t, len(slots))}" if abstractable(t) else t
+                 for t in lex(line.strip()).strings)
+
+
+def shape_counts(counts: Counter[str]) -> Counter[tuple[str, ...]]:
+    """How often each line shape occurs, from :func:`line_counts`."""
+    shapes: Counter[tuple[str, ...]] = Counter()
+    for line, n in counts.items():
+        shapes[line_shape(line)] += n
+    return shapes
+
+
+def shape_flags(pos: Position, counts: Counter[str],
+                shapes: Counter[tuple[str, ...]]) -> tuple[bool, bool]:
+    """(``Row.shape_elsewhere``, ``Row.shape_local``) at ``pos``."""
+    from codeward.server.index.lexer import abstractable, lex
+
+    before = pos.text[:pos.offset]
+    line = (before[before.rfind("\n") + 1:] + pos.expected_line).strip()
+    if counts[line] >= 2 or shapes[line_shape(line)] < 2:
+        return False, False
+    near = before[-3000:]
+    local = all(re.search(rf"(?<!\w){re.escape(t)}(?!\w)", near)
+                for t in lex(line).strings if abstractable(t))
+    return True, local
+
+
 def collect(root: Path, cfg: EvalConfig, sources: list[CompletionSource],
             progress: Callable[[str], None] = lambda _: None) -> list[Row]:
     """Every source's answer at every position of the repository at ``root``."""
@@ -150,13 +190,16 @@ def collect(root: Path, cfg: EvalConfig, sources: list[CompletionSource],
     headers = license_header_lines(texts)
     workspace = repository_files(root)
     counts = line_counts(workspace)
+    shapes = shape_counts(counts)
     rows = []
     for pos in positions:
         line = pos.text[:pos.offset].count("\n")
         multiline = postprocess.wants_multiline(pos.text[:pos.offset], pos.text[pos.offset:],
                                                 "python")
+        shaped, local = shape_flags(pos, counts, shapes)
         rows.append(Row(pos=pos, line=line, header=line < headers.get(pos.key, 0),
-                        multiline=multiline, elsewhere=occurs_elsewhere(pos, counts)))
+                        multiline=multiline, elsewhere=occurs_elsewhere(pos, counts),
+                        shape_elsewhere=shaped, shape_local=local))
     for source in sources:
         t0 = time.perf_counter()
         source.open_repository(root, workspace)
@@ -188,6 +231,8 @@ class Policy:
     prior: Any = None
     """A gate prior to use instead of the shipped one (the one being fitted), at the
     settings' ``index.prior_threshold``."""
+    copies: str = "all"
+    """Which index candidates: ``all``, ``verbatim`` or ``abstracted`` (renamed copies)."""
 
     def choose(self, row: Row) -> tuple[str, float, str]:
         """(shown text, latency in ms, source shown or ''). The model's time counts only
@@ -199,7 +244,7 @@ class Policy:
         s = self.settings
         idx = row.answers.get("index") if "index" in self.sources else None
         mdl = row.answers.get("model") if "model" in self.sources else None
-        copies = index_considered(row, s) if idx else []
+        copies = index_considered(row, s, self.copies) if idx else []
         policy = learned_policy(self.learned, s.index)
         if policy is None:
             copies = prior_mod.gate_copies(copies, prior_mod.prior_for(s.index, self.prior))
@@ -216,10 +261,11 @@ class Policy:
         return shown[0].text, latency, shown[0].source
 
 
-def index_considered(row: Row, s: Any) -> list[Any]:
+def index_considered(row: Row, s: Any, copies: str = "all") -> list[Any]:
     """The index's candidates at ``row`` as ``run_completion`` considers them under the
     server settings ``s``: cleaned (kept per position: a sweep gates the same copies many
-    times), gated, with their decision features; [] where the server asks no copies."""
+    times), gated, with their decision features; [] where the server asks no copies.
+    ``copies``: ``all``, or only the ``verbatim`` or the ``abstracted`` (renamed) ones."""
     from codeward.server.index import complete
     from codeward.server.showpolicy import add_features
 
@@ -228,12 +274,14 @@ def index_considered(row: Row, s: Any) -> list[Any]:
         return []
     pos = row.pos
     prefix, suffix = pos.text[:pos.offset], pos.text[pos.offset:]
-    key = ("index", s.completion.max_lines)
+    key = (f"index:{copies}", s.completion.max_lines)
     if key not in row.cleaned:
-        row.cleaned[key] = complete.clean_copies(idx.candidates, prefix, suffix, s)
-    copies = complete.gate_copies(row.cleaned[key], prefix, s)
-    add_features(copies, prefix, suffix, "python", row.multiline)
-    return copies
+        found = [c for c in idx.candidates
+                 if copies == "all" or c.abstracted == (copies == "abstracted")]
+        row.cleaned[key] = complete.clean_copies(found, prefix, suffix, s)
+    gated = complete.gate_copies(row.cleaned[key], prefix, s)
+    add_features(gated, prefix, suffix, "python", row.multiline)
+    return gated
 
 
 def model_considered(row: Row, s: Any) -> list[Any]:
@@ -292,7 +340,8 @@ def _share(flags: list[bool]) -> float:
 def samples(rows: list[Row]) -> list[dict[str, Any]]:
     """The kept answers, for the JSON report."""
     return [{"file": r.pos.key, "line": r.line + 1, "kind": r.pos.kind, "header": r.header,
-             "elsewhere": r.elsewhere,
+             "elsewhere": r.elsewhere, "shape_elsewhere": r.shape_elsewhere,
+             "shape_local": r.shape_local,
              "expected": r.pos.expected_line.rstrip(),
              "answers": {k: {"text": a.text, "latency_ms": a.latency_ms, **a.features}
                          for k, a in r.answers.items()}} for r in rows]
@@ -309,5 +358,8 @@ def evaluate_repository(root: Path, cfg: EvalConfig, sources: list[CompletionSou
             "header_positions": sum(r.header for r in rows),
             "line_elsewhere": _share([r.elsewhere for r in rows]),
             "line_elsewhere_no_header": _share([r.elsewhere for r in rows if not r.header]),
+            "shape_elsewhere_no_header": _share([r.shape_elsewhere for r in rows
+                                                 if not r.header]),
+            "shape_local_no_header": _share([r.shape_local for r in rows if not r.header]),
             "policies": {p.name: summarize(rows, p) for p in policies},
             "rows": rows}

@@ -25,11 +25,17 @@ AGREED_MIN_MATCH = (4, 5, 6, 8)
 """Not 3 or fewer: such a match is punctuation and a line start (``):`` and indentation),
 which two files agree on by chance."""
 MIN_SHARE = (0.0, 0.5, 0.7, 0.9)
+ABSTRACT_MIN_MATCH = (6, 8, 10, 12, 16, 20, 24, 32)
+ABSTRACT_MIN_SHARE = (0.0, 0.5, 0.7, 0.9)
+ABSTRACT_MAX_UNBOUND = (0, 1, 2)
+ABSTRACT_CUT = (False, True)
 MODEL_MIN_LOGPROB = (-100.0, -1.0, -0.5, -0.35, -0.25, -0.15, -0.1)
 """-100 lets every model suggestion through."""
 COMBINED_POLICIES = ("model-only", "index-first", "model-first", "rank")
 INDEX_KEYS = ("min_match_tokens", "same_file_min_match_tokens", "agreed_min_match_tokens",
               "min_vote_share")
+ABSTRACT_KEYS = ("abstract_min_match_tokens", "abstract_min_vote_share",
+                 "abstract_max_unbound", "abstract_cut")
 
 
 def _at(settings: Any, policy: str, gate: str = "thresholds", **thresholds: Any) -> Any:
@@ -52,6 +58,15 @@ def reported_policies(settings: Any, sources: list[str]) -> list[Policy]:
             out.append(Policy(f"{name}, ungated", _at(settings, "ungated"), (name,)))
             out += [Policy(f"{name}, gated [{g}]", _at(settings, f"{name}-only", g), (name,))
                     for g in GATES]
+    if "index" in sources:
+        out += [Policy("index (verbatim), ungated", _at(settings, "ungated"), ("index",),
+                       copies="verbatim"),
+                *[Policy(f"index (verbatim), gated [{g}]", _at(settings, "index-only", g),
+                         ("index",), copies="verbatim") for g in GATES],
+                Policy("index (abstracted), ungated", _at(settings, "ungated"), ("index",),
+                       copies="abstracted"),
+                Policy("index (abstracted), gated", _at(settings, "index-only"), ("index",),
+                       copies="abstracted")]
     if {"model", "index"} <= set(sources):
         out += [Policy(f"combined: {p} [{g}]", _at(settings, p, g))
                 for p in ("index-first", "model-first", "rank") for g in GATES]
@@ -66,9 +81,18 @@ def index_grid(settings: Any) -> list[Any]:
                                                 AGREED_MIN_MATCH, MIN_SHARE)]
 
 
+def abstract_grid(settings: Any) -> list[Any]:
+    """Every combination of the renamed copies' thresholds (policy ``index-only``, verbatim
+    copies at ``settings``' thresholds)."""
+    return [_at(settings, "index-only", abstract_min_match_tokens=m, abstract_min_vote_share=v,
+                abstract_max_unbound=u, abstract_cut=c)
+            for m, v, u, c in itertools.product(ABSTRACT_MIN_MATCH, ABSTRACT_MIN_SHARE,
+                                                ABSTRACT_MAX_UNBOUND, ABSTRACT_CUT)]
+
+
 def _line(policy: str, s: Any, m: dict[str, Any]) -> dict[str, Any]:
     nh = m["no_header"]
-    return {"policy": policy, **{k: getattr(s.index, k) for k in INDEX_KEYS},
+    return {"policy": policy, **{k: getattr(s.index, k) for k in INDEX_KEYS + ABSTRACT_KEYS},
             "model_min_logprob": s.index.model_min_logprob,
             "exact": nh["exact_match"], "exact_n": nh["exact"], "shown_n": nh["shown"],
             "precision_low": round(wilson_lower(nh["exact"], nh["shown"]), 4),
@@ -82,12 +106,20 @@ def sweep(rows: list[Row], settings: Any, sources: list[str],
     out = []
     index_at = settings.index
     if "index" in sources:
-        lines = [_line("index-only", s, summarize(rows, Policy("index-only", s)))
+        lines = [_line("index-only (verbatim)", s,
+                       summarize(rows, Policy("index-only", s, copies="verbatim")))
                  for s in index_grid(settings)]
         out += lines
         best = choose(lines, target)
         if best is not None:
             index_at = dataclasses.replace(index_at, **{k: best[k] for k in INDEX_KEYS})
+        base = dataclasses.replace(settings, index=index_at)
+        lines = [_line("index-only", s, summarize(rows, Policy("index-only", s)))
+                 for s in abstract_grid(base)]
+        out += lines
+        best = choose(lines, target)
+        if best is not None:
+            index_at = dataclasses.replace(index_at, **{k: best[k] for k in ABSTRACT_KEYS})
     if "model" in sources:
         base = dataclasses.replace(settings, index=index_at)
         policies = COMBINED_POLICIES if "index" in sources else ("model-only",)
@@ -117,7 +149,12 @@ def choose(lines: list[dict[str, Any]], target: float) -> dict[str, Any] | None:
     if not good:
         return None
     return max(good, key=lambda x: (x["exact"], x["precision"],
-                                    *(x[k] for k in INDEX_KEYS), x["model_min_logprob"]))
+                                    *(x[k] for k in INDEX_KEYS),
+                                    x.get("abstract_min_match_tokens", 0),
+                                    x.get("abstract_min_vote_share", 0),
+                                    -x.get("abstract_max_unbound", 0),
+                                    not x.get("abstract_cut", False),
+                                    x["model_min_logprob"]))
 
 
 def best_per_policy(lines: list[dict[str, Any]], target: float) -> list[dict[str, Any]]:
@@ -131,10 +168,13 @@ def best_per_policy(lines: list[dict[str, Any]], target: float) -> list[dict[str
 
 def format_sweep(lines: list[dict[str, Any]], target: float) -> str:
     head = ("| policy | min match tokens | same file | agreed | min vote share | "
+            "renamed: min match / vote share / max unbound / cut | "
             "model min log-prob | exact | precision among shown (95% lower end) | shown | "
-            "p95 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            "p95 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     body = [f"| {x['policy']} | {x['min_match_tokens']} | {x['same_file_min_match_tokens']} | "
             f"{x['agreed_min_match_tokens']} | {x['min_vote_share']:.2f} | "
+            f"{x['abstract_min_match_tokens']} / {x['abstract_min_vote_share']:.2f} / "
+            f"{x['abstract_max_unbound']} / {'yes' if x['abstract_cut'] else 'no'} | "
             f"{x['model_min_logprob']:g} | {x['exact']:.1%} | {x['precision']:.1%} "
             f"({x['precision_low']:.1%}) | {x['shown']:.1%} | {x['p95_ms']:.1f} |"
             for x in best_per_policy(lines, target)]

@@ -211,6 +211,22 @@ class IndexSettings:
     """Gate: a copy that two or more occurrences agree on (90% of the votes) needs this many."""
     min_vote_share: float = bounded(0.5, 0.0, 1.0)
     """Gate: and at least this share of the votes of its occurrences."""
+    abstract: bool = True
+    """Also copy lines the project has in the same shape, their identifiers renamed to the
+    names of the cursor's context (``self.host = host`` after ``def __init__(self, host,
+    port):`` becomes ``self.name = name`` after ``def __init__(self, name, size):``); shown
+    only where no verbatim copy is."""
+    abstract_min_match_tokens: int = bounded(12, 1, 1_000)
+    """Gate: a renamed copy needs this many tokens before the cursor matched up to the
+    renaming."""
+    abstract_min_vote_share: float = bounded(0.5, 0.0, 1.0)
+    """Gate: and this share of the votes of the occurrences that match as long."""
+    abstract_max_unbound: int = bounded(1, 0, 100)
+    """Gate: and at most this many names the renaming does not bind (kept from the source
+    because the document before the cursor has them)."""
+    abstract_cut: bool = False
+    """Gate: show a renamed copy cut before a name that is neither bound nor in the
+    document (else such a copy is dropped)."""
     model_min_logprob: float = bounded(-0.25, -100.0, 0.0)
     """Gate: a model suggestion needs at least this mean token log-probability."""
     policy: str = "index-first"

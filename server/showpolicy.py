@@ -96,7 +96,9 @@ def decision_features(source: str, gate: dict[str, Any], text: str, prefix: str,
 NOT_FEATURES = frozenset({
     "source", "shown", "features", "policy", "policy_score", "policy_threshold",
     "needed_match_tokens", "min_match_tokens", "same_file_min_match_tokens",
-    "agreed_min_match_tokens", "min_vote_share", "model_min_logprob", "precheck_margin"})
+    "agreed_min_match_tokens", "min_vote_share", "model_min_logprob", "precheck_margin",
+    "abstract_min_vote_share", "abstract_min_occurrences", "abstract_max_unbound",
+    "renamed_passed", "verbatim_shown"})
 """Gate inputs that are not about the candidate: the verdicts and the settings' thresholds
 (a policy must not learn the thresholds a team happened to set). Every other number or
 flag a gate input carries (a new source's, too) is a decision feature; text-valued inputs

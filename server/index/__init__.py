@@ -36,8 +36,13 @@ Public API (everything else in this package is internal):
       open document ``key`` (or of an unindexed text when ``key`` is not open).
       The current line of the current document is never a source (it is what the user is
       typing); the continuation agrees with what follows the cursor on its line.
-    - ``lookup(context: list[str] | str, current: str = "") -> Lookup``: the raw
-      longest-suffix match of lexer tokens (tests and eval).
+      After the verbatim copies come up to two *renamed* copies (``index.abstract``,
+      ``abstract.py``): a line the project has in the same shape, the context matched
+      with its identifiers abstracted (a second suffix array over the same stream) and
+      aligned by one consistent renaming, its names re-filled from the cursor's context
+      (``IndexCandidate.abstracted``, ``renamed``, ``unbound``, ``cut``).
+    - ``lookup(prefix: str, key: str = "", abstract: bool = False) -> Lookup``: the raw
+      longest-suffix match of lexer tokens, or of their shape (tests and eval).
     - ``status() -> dict``: tokens, documents, segments, ready, build times.
     - ``close()``.
 
@@ -52,6 +57,9 @@ Public API (everything else in this package is internal):
     share >= ``index.min_vote_share`` and its match length >= ``index.min_match_tokens``
     (``agreed_min_match_tokens`` when two or more occurrences agree on it,
     ``same_file_min_match_tokens`` for a copy from the document itself);
+    a renamed copy only where no verbatim copy shows, on its own thresholds
+    (``abstract_min_match_tokens``, ``abstract_min_vote_share``, ``abstract_max_unbound``,
+    ``abstract_cut``);
     a model suggestion when its mean token log-probability >= ``index.model_min_logprob``.
     ``combine`` applies ``index.policy`` (``index-first``: index when confident, else the
     model when confident, else nothing; ``model-first``; ``rank``; ``index-only``;
@@ -60,7 +68,8 @@ Public API (everything else in this package is internal):
 
 Data: ``SourceDoc(path, text, source, license, own)``, ``Provenance(path, line, license,
 source, own)``, ``IndexCandidate(text, match_tokens, votes, vote_share, occurrences,
-provenance, multiline)``, ``Lookup(match_tokens, occurrences)``.
+provenance, multiline, abstracted, renamed, unbound, cut)``,
+``Lookup(match_tokens, occurrences)``.
 
 Sources (``SourceDoc.source``): ``document`` (open), ``workspace``, ``accepted``,
 ``stdlib``, ``package``. Weights for "nearest first": current document 4, other open

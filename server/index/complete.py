@@ -63,9 +63,12 @@ def clean_copies(found: Sequence[IndexCandidate], prefix: str, suffix: str,
 
 def gate_copies(cleaned: Sequence[tuple[str, IndexCandidate]], prefix: str,
                 settings: Settings) -> list[tuple[Choice, GateDecision]]:
+    """Verbatim copies first; a renamed copy is gated knowing whether one of them shows."""
     out: list[tuple[Choice, GateDecision]] = []
-    for text, cand in cleaned:
-        decision = gate_index(cand, settings.index, prefix)
+    verbatim_shown = False
+    for text, cand in sorted(cleaned, key=lambda tc: tc[1].abstracted):
+        decision = gate_index(cand, settings.index, prefix, verbatim_shown)
+        verbatim_shown |= decision.show and not cand.abstracted
         out.append((Choice(text, "index", cand.text, decision.inputs, cand.provenance),
                     decision))
     return out

@@ -32,7 +32,7 @@ AGREEMENT_SHARE = 0.9
 
 
 def gate_index(candidate: IndexCandidate, settings: IndexSettings,
-               prefix: str = "") -> GateDecision:
+               prefix: str = "", verbatim_shown: bool = False) -> GateDecision:
     """Show a copy when its match is long enough for where it comes from, and most of the
     occurrences' votes are for it (``min_vote_share``):
 
@@ -44,7 +44,10 @@ def gate_index(candidate: IndexCandidate, settings: IndexSettings,
     - else at least ``min_match_tokens``.
 
     ``prefix`` (the text before the cursor) only adds inputs for the record: how much of
-    the cursor line the match can cover and whether the copy is a whole line."""
+    the cursor line the match can cover and whether the copy is a whole line. A renamed
+    copy (``candidate.abstracted``) has its own thresholds (:func:`_gate_abstract`)."""
+    if candidate.abstracted:
+        return _gate_abstract(candidate, settings, prefix, verbatim_shown)
     inputs = candidate.gate_inputs()
     agreed = candidate.occurrences >= 2 and candidate.vote_share >= AGREEMENT_SHARE
     same_file = candidate.provenance.source == "current"
@@ -61,6 +64,28 @@ def gate_index(candidate: IndexCandidate, settings: IndexSettings,
                   same_file_min_match_tokens=settings.same_file_min_match_tokens,
                   agreed_min_match_tokens=settings.agreed_min_match_tokens,
                   min_vote_share=settings.min_vote_share, shown=show)
+    return GateDecision(show=show, inputs=inputs)
+
+
+def _gate_abstract(candidate: IndexCandidate, settings: IndexSettings, prefix: str,
+                   verbatim_shown: bool) -> GateDecision:
+    """A renamed copy is shown only where no verbatim copy is (``verbatim_shown``), when
+    its match up to the renaming is at least ``abstract_min_match_tokens``, its vote share
+    at least ``abstract_min_vote_share``, at most ``abstract_max_unbound`` of its names
+    are unbound, and it is whole (not ``cut``) unless ``abstract_cut``."""
+    s = settings
+    passed = (candidate.match_tokens >= s.abstract_min_match_tokens
+            and candidate.vote_share >= s.abstract_min_vote_share
+            and candidate.unbound <= s.abstract_max_unbound
+            and (s.abstract_cut or not candidate.cut))
+    show = passed and not verbatim_shown
+    inputs = candidate.gate_inputs()
+    inputs.update(_line_inputs(candidate, prefix))
+    inputs.update(nearest=candidate.provenance.source, verbatim_shown=verbatim_shown,
+                  renamed_passed=passed,
+                  needed_match_tokens=s.abstract_min_match_tokens,
+                  abstract_min_vote_share=s.abstract_min_vote_share,
+                  abstract_max_unbound=s.abstract_max_unbound, shown=show)
     return GateDecision(show=show, inputs=inputs)
 
 

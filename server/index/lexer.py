@@ -11,6 +11,7 @@ any ``"\\n"``, which is what makes incremental updates exact (:func:`relex`).
 from __future__ import annotations
 
 import itertools
+import keyword
 import re
 import threading
 from dataclasses import dataclass
@@ -30,6 +31,12 @@ _PATTERN = re.compile(
 )
 SEPARATOR = 0
 """Token id between documents: never in a query, so no match crosses a document."""
+KEEP_CONCRETE = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {"self", "cls"}
+"""Identifiers the abstracted stream keeps as they are (keywords, ``self``, ``cls``): the
+shape of a line, not a name the developer chose. Measured on the tuning package: keeping
+the builtins too (``len``, ``str``, ...) or abstracting ``self`` lost exact lines or
+precision."""
+_IDENT_START = re.compile(r"[^\W\d]")
 
 
 @dataclass
@@ -64,6 +71,24 @@ def is_newline(token: str) -> bool:
     return token.startswith("\n")
 
 
+def abstractable(token: str) -> bool:
+    """Whether the identifier-abstracted stream replaces ``token`` by its class: an
+    identifier (not a keyword, ``self`` or ``cls``); numbers, operators, punctuation and
+    newlines stay as they are."""
+    return token not in KEEP_CONCRETE and _IDENT_START.match(token) is not None
+
+
+def starts_shape(token: str) -> bool:
+    """Whether a lookup by shape may end its context with ``token`` (the token just before
+    the cursor): not an identifier, a number, a string or comment delimiter (quotes, ``#``,
+    a backslash) or a separator. The abstracted suffix array holds only such suffixes."""
+    return bool(token) and token not in _NO_SHAPE_START and not abstractable(token) \
+        and not token[0].isdigit()
+
+
+_NO_SHAPE_START = frozenset(("'", '"', "`", "#", "\\", "\x00"))
+
+
 def token_strings(text: str) -> list[str]:
     """The token strings of ``text`` without their offsets (the fast path for segments)."""
     return _PATTERN.findall(text)
@@ -83,6 +108,30 @@ class Vocabulary:
         self.ids: dict[str, int] = {s: i for i, s in enumerate(self.strings)}
         self.newlines: set[int] = {i for i, s in enumerate(self.strings) if is_newline(s)}
         self._lock = threading.Lock()
+        self._abstract = np.zeros(0, dtype=bool)
+
+    def abstract_mask(self) -> np.ndarray:
+        """bool per id: whether the abstracted stream replaces it (:func:`abstractable`);
+        extended as the vocabulary grows."""
+        n = len(self.strings)
+        mask = self._abstract
+        if len(mask) < n:
+            more = np.fromiter(map(abstractable, self.strings[len(mask):n]), dtype=bool,
+                               count=n - len(mask))
+            mask = self._abstract = np.concatenate([mask, more])
+        return mask[:n]
+
+    def shape_starts(self) -> np.ndarray:
+        """bool per id: :func:`starts_shape` (not cached: segments ask once, at build)."""
+        return np.fromiter(map(starts_shape, self.strings), dtype=bool, count=len(self.strings))
+
+    def abstract_table(self, ident: int) -> np.ndarray:
+        """int32 id -> id in the abstracted stream: ``ident`` for an abstractable
+        identifier, the id itself for anything else."""
+        mask = self.abstract_mask()
+        table = np.arange(len(mask), dtype=np.int32)
+        table[mask] = ident
+        return table
 
     def __len__(self) -> int:
         return len(self.strings)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import IndexSettings
+from . import abstract as abstract_mod
 from . import lookup, persist, sources
 from .lexer import Vocabulary, normalize
 from .livedoc import LiveDoc
@@ -26,6 +27,9 @@ from .model import BuildReport, IndexCandidate, Lookup, SourceDoc
 from .segment import Segment
 
 logger = logging.getLogger(__name__)
+
+ABSTRACT_CANDIDATES = 2
+"""Renamed copies offered at most (after the verbatim ones)."""
 
 
 class _Seg:
@@ -300,17 +304,26 @@ class ProjectIndex:
         prefix, suffix = normalize(prefix), normalize(suffix)
         with self._lock:
             parts = self._parts(key, prefix, suffix)
-            return lookup.candidates(
+            found, out = lookup.candidates(
                 parts, prefix, suffix, max_len=s.max_match_tokens,
                 max_candidates=max_candidates or s.max_candidates,
                 multiline=multiline and s.multiline, max_lines=max_lines,
                 min_share=s.min_vote_share)
+            if s.abstract:
+                query = lookup.make_query(prefix, s.max_match_tokens)
+                out += abstract_mod.candidates(parts, query, prefix, suffix, ABSTRACT_CANDIDATES,
+                                           {c.text for c in out})
+            return found, out
 
-    def lookup(self, prefix: str, key: str = "") -> Lookup:
-        """The longest suffix match of ``prefix`` (its last token counts as typed so far)."""
+    def lookup(self, prefix: str, key: str = "", abstract: bool = False) -> Lookup:
+        """The longest suffix match of ``prefix`` (its last token counts as typed so far);
+        of its shape, identifiers abstracted, when ``abstract``."""
         with self._lock:
             parts = self._parts(key, prefix, "")
             query = lookup.make_query(normalize(prefix), self.settings.max_match_tokens)
+            if abstract:
+                k, pairs, total = abstract_mod.longest_shape(parts, query.context)
+                return Lookup(k, [lookup.Occurrence(p, i) for p, i in pairs], total)
             k, occs, total = lookup.longest_match(parts, query, self.settings.max_match_tokens)
         return Lookup(k, [lookup.Occurrence(o.view.meta.path, o.index) for o in occs], total)
 

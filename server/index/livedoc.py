@@ -90,10 +90,13 @@ class LiveDoc:
     def offset(self, i: int) -> int:
         return int(self.starts[i])
 
-    def levels(self, query: np.ndarray, max_len: int) -> list[np.ndarray]:
+    def levels(self, query: np.ndarray, max_len: int,
+               table: np.ndarray | None = None) -> list[np.ndarray]:
         """``levels[k-1]``: token indices after each occurrence of the last ``k`` tokens of
-        ``query`` (forward order), for every ``k`` that occurs."""
-        ids = self.ids
+        ``query`` (forward order), for every ``k`` that occurs; over the abstracted stream
+        (the ids mapped through ``table``, computed here: an edit never updates it) when
+        ``table`` is given."""
+        ids = self.ids if table is None else table[self.ids]
         n = len(ids)
         out: list[np.ndarray] = []
         if n == 0 or len(query) == 0:

@@ -202,11 +202,15 @@ def _agree_suffix(text: str, suffix: str) -> str | None:
 
 
 def _provenance(occ: _Occ, start: int) -> Provenance:
+    return provenance_at(occ.view, occ.source, start)
+
+
+def provenance_at(view: View, source: str, start: int) -> Provenance:
     """Where the copy starts (a copy that starts with a newline: the line after it)."""
-    meta = occ.view.meta
-    text = occ.view.text
+    meta = view.meta
+    text = view.text
     line = text.count("\n", 0, start) + 1 + (text.startswith("\n", start))
-    return Provenance(meta.path, line, meta.license, occ.source, meta.own)
+    return Provenance(meta.path, line, meta.license, source, meta.own)
 
 
 def candidates(parts: Sequence[Part], prefix: str, suffix: str, *,

@@ -70,10 +70,21 @@ class IndexCandidate:
     occurrences: int
     provenance: Provenance
     multiline: bool = False
+    abstracted: bool = False
+    """Copied by shape: the context matched with its identifiers abstracted and the
+    continuation's names re-filled from the cursor's context (``abstract.py``)."""
+    renamed: int = 0
+    """Identifiers of the copy rewritten to the cursor context's names."""
+    unbound: int = 0
+    """Names of the copy the renaming did not bind, kept because the document has them."""
+    cut: bool = False
+    """The copy stops before a name that is neither bound nor in the document."""
 
     def gate_inputs(self) -> dict[str, object]:
         return {"source": "index", "match_tokens": self.match_tokens,
-                "vote_share": round(self.vote_share, 4), "occurrences": self.occurrences}
+                "vote_share": round(self.vote_share, 4), "occurrences": self.occurrences,
+                "abstracted": self.abstracted, "renamed": self.renamed,
+                "unbound": self.unbound, "cut": self.cut}
 
 
 @dataclass

@@ -17,7 +17,7 @@ from .segment import Anchors, Segment
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 2
+FORMAT = 3
 """Bumped whenever the lexer, the key or the file layout changes (old files are then
 ignored)."""
 
@@ -51,7 +51,7 @@ def save(segment: Segment, folder: Path, key: str) -> Path:
     arrays = {
         "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
         "texts": np.frombuffer(texts, dtype=np.uint8), "text_lengths": text_lengths,
-        "rev": segment.rev, "sa": segment.sa, "lengths": segment.lengths,
+        "rev": segment.rev, "sa": segment.sa, "asa": segment.asa, "lengths": segment.lengths,
         "anchor_counts": anchor_counts,
         "anchor_tokens": np.concatenate([a.tokens for a in segment.anchors] or [empty]),
         "anchor_offsets": np.concatenate([a.offsets for a in segment.anchors] or [empty]),
@@ -82,7 +82,7 @@ def load(path: Path) -> Segment | None:
             lengths = z["text_lengths"]
             counts = z["anchor_counts"]
             a_tok, a_off = z["anchor_tokens"], z["anchor_offsets"]
-            rev, sa, tok_lengths = z["rev"], z["sa"], z["lengths"]
+            rev, sa, asa, tok_lengths = z["rev"], z["sa"], z["asa"], z["lengths"]
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError) as exc:
@@ -99,7 +99,7 @@ def load(path: Path) -> Segment | None:
         anchors.append(Anchors(a_tok[a_pos: a_pos + c], a_off[a_pos: a_pos + c]))
         a_pos += c
     return Segment(docs, Vocabulary(meta["vocab"]), [], anchors, rev=rev, sa=sa,
-                   lengths=tok_lengths)
+                   lengths=tok_lengths, asa=asa)
 
 
 def clear(folder: Path | None = None) -> int:

@@ -46,7 +46,8 @@ def gate_copies(copies: Sequence[tuple[C, GateDecision]],
     the prior's version, score, threshold and verdict (``shown``). No prior: unchanged."""
     if prior is None:
         return list(copies)
-    scored = [(c, d, prior.score(d.inputs.get("features") or {})) for c, d in copies]
+    scored = [(c, d, prior.score(d.inputs.get("features") or {})) for c, d in copies
+              if not d.inputs.get("abstracted")]
     scored.sort(key=lambda t: -t[2])
     out = []
     for choice, decision, score in scored:
@@ -54,4 +55,18 @@ def gate_copies(copies: Sequence[tuple[C, GateDecision]],
         decision.inputs.update(policy=prior.version, policy_score=round(score, 4),
                                policy_threshold=prior.threshold, shown=show)
         out.append((choice, GateDecision(show=show, inputs=decision.inputs)))
+    return out + _renamed(copies, any(d.show for _, d in out))
+
+
+def _renamed(copies: Sequence[tuple[C, GateDecision]],
+             verbatim_shown: bool) -> list[tuple[C, GateDecision]]:
+    """Renamed copies (``abstracted``) after the verbatim ones: the prior was not trained on
+    them, so their own thresholds decide (``renamed_passed``), where no verbatim copy is
+    shown under the prior."""
+    out = []
+    for choice, decision in copies:
+        if decision.inputs.get("abstracted"):
+            show = bool(decision.inputs.get("renamed_passed")) and not verbatim_shown
+            decision.inputs.update(verbatim_shown=verbatim_shown, shown=show)
+            out.append((choice, GateDecision(show=show, inputs=decision.inputs)))
     return out

@@ -69,7 +69,8 @@ def report(repo: Path, tiny_model_dir: Path):
     settings = Settings()
     never = dataclasses.replace(settings, index=dataclasses.replace(
         settings.index, policy="index-only", gate="thresholds", min_match_tokens=1000,
-        same_file_min_match_tokens=1000, agreed_min_match_tokens=1000))
+        same_file_min_match_tokens=1000, agreed_min_match_tokens=1000,
+        abstract_min_match_tokens=1000))
     policies = [*reported_policies(settings, ["index", "model"]),
                 Policy("nothing passes", never)]
     try:
@@ -95,6 +96,8 @@ def test_repository_mode_per_source_and_combined(report, repo: Path, tiny_model_
         assert r.elsewhere == (sum(ln.strip() == line for t in texts
                                    for ln in t.splitlines()) >= 2)
     assert 0 < report["line_elsewhere"] < 1
+    assert 0 <= report["shape_local_no_header"] <= report["shape_elsewhere_no_header"] < 1
+    assert not any(r.elsewhere and r.shape_elsewhere for r in rows)
     assert all(r.line < 3 for r in rows if r.header)
     p = report["policies"]
     # The taught model completes `return a + b` after `def add(a, b):` (add.py only).
@@ -154,8 +157,8 @@ def test_replayed_policy_equals_the_server_path(report, repo: Path, gate: str,
 def test_sweep_chooses_the_most_exact_setting_at_the_target_precision(report):
     report, _ = report
     lines = sweep(report["rows"], Settings(), ["index", "model"])
-    assert {x["policy"] for x in lines} == {"index-only", "model-only", "index-first",
-                                            "model-first", "rank"}
+    assert {x["policy"] for x in lines} == {"index-only (verbatim)", "index-only",
+                                            "model-only", "index-first", "model-first", "rank"}
     best = choose(lines, 0.6)
     assert best is not None and best["precision"] >= best["precision_low"] >= 0.6
     assert best["exact"] == max(x["exact"] for x in lines if x["precision_low"] >= 0.6)
@@ -166,9 +169,15 @@ def test_sweep_chooses_the_most_exact_setting_at_the_target_precision(report):
     index_best = choose([x for x in lines if x["policy"] == "index-only"], 0.6)
     keys = ("min_match_tokens", "same_file_min_match_tokens", "agreed_min_match_tokens",
             "min_vote_share")
-    combined = [x for x in lines if x["policy"] not in ("index-only", "model-only")]
+    combined = [x for x in lines if x["policy"] not in ("index-only", "model-only",
+                                                         "index-only (verbatim)")]
     assert combined and index_best is not None
     assert {tuple(x[k] for k in keys) for x in combined} == {tuple(index_best[k] for k in keys)}
+    # the renamed copies' thresholds are swept at the verbatim thresholds chosen first
+    verbatim_best = choose([x for x in lines if x["policy"] == "index-only (verbatim)"], 0.6)
+    assert verbatim_best is not None
+    assert {tuple(x[k] for k in keys) for x in lines if x["policy"] == "index-only"} == \
+        {tuple(verbatim_best[k] for k in keys)}
 
 
 def test_eval_command_in_repository_mode(repo: Path, tiny_model_dir: Path, tmp_path: Path,
@@ -239,3 +248,11 @@ def test_fit_prior_refuses_held_out_packages(capsys):
     assert main(["eval", "--heldout", "--fit-prior", "x.json"]) == 2
     assert main(["eval", "--package", "funcy", "--fit-prior", "x.json"]) == 2
     assert "tuning packages only" in capsys.readouterr().err
+
+
+def test_the_shape_of_a_line_renames_its_identifiers_in_order():
+    from codeward.finetune.repo_eval import line_shape
+
+    assert line_shape("self.host = host") == line_shape("  self.name = name")
+    assert line_shape("self.host = host") != line_shape("self.name = size")
+    assert line_shape("return host") != line_shape("yield host")  # keywords stay
