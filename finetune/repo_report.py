@@ -121,7 +121,10 @@ def format_repository(label: str, report: dict[str, Any]) -> str:
     lines = [f"{label}: {report['positions']} positions in {report['files']} files, "
              f"{report['header_positions']} on license-header lines; the whole cursor line "
              f"occurs elsewhere in the repository at {report['line_elsewhere_no_header']:.1%} "
-             "of the others (where a copy of a line can be exact)", "",
+             "of the others (where a copy of a line can be exact); only its shape "
+             f"(identifiers abstracted) at {report.get('shape_elsewhere_no_header', 0):.1%}, "
+             f"{report.get('shape_local_no_header', 0):.1%} with every identifier in the "
+             "3,000 characters before the cursor (where a renamed copy can be exact)", "",
              "| source / policy | " + " | ".join(h for _, h in COLUMNS) + " |",
              "|---|" + "---:|" * len(COLUMNS)]
     for name, summary in report["policies"].items():

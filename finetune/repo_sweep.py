@@ -27,6 +27,7 @@ which two files agree on by chance."""
 MIN_SHARE = (0.0, 0.5, 0.7, 0.9)
 ABSTRACT_MIN_MATCH = (6, 8, 10, 12, 16, 20, 24, 32)
 ABSTRACT_MIN_SHARE = (0.0, 0.5, 0.7, 0.9)
+ABSTRACT_MIN_OCCURRENCES = (1, 2, 3)
 ABSTRACT_MAX_UNBOUND = (0, 1, 2)
 ABSTRACT_CUT = (False, True)
 MODEL_MIN_LOGPROB = (-100.0, -1.0, -0.5, -0.35, -0.25, -0.15, -0.1)
@@ -35,7 +36,7 @@ COMBINED_POLICIES = ("model-only", "index-first", "model-first", "rank")
 INDEX_KEYS = ("min_match_tokens", "same_file_min_match_tokens", "agreed_min_match_tokens",
               "min_vote_share")
 ABSTRACT_KEYS = ("abstract_min_match_tokens", "abstract_min_vote_share",
-                 "abstract_max_unbound", "abstract_cut")
+                 "abstract_min_occurrences", "abstract_max_unbound", "abstract_cut")
 
 
 def _at(settings: Any, policy: str, gate: str = "thresholds", **thresholds: Any) -> Any:
@@ -85,9 +86,21 @@ def abstract_grid(settings: Any) -> list[Any]:
     """Every combination of the renamed copies' thresholds (policy ``index-only``, verbatim
     copies at ``settings``' thresholds)."""
     return [_at(settings, "index-only", abstract_min_match_tokens=m, abstract_min_vote_share=v,
-                abstract_max_unbound=u, abstract_cut=c)
-            for m, v, u, c in itertools.product(ABSTRACT_MIN_MATCH, ABSTRACT_MIN_SHARE,
-                                                ABSTRACT_MAX_UNBOUND, ABSTRACT_CUT)]
+                abstract_min_occurrences=o, abstract_max_unbound=u, abstract_cut=c)
+            for m, v, o, u, c in itertools.product(ABSTRACT_MIN_MATCH, ABSTRACT_MIN_SHARE,
+                                                   ABSTRACT_MIN_OCCURRENCES,
+                                                   ABSTRACT_MAX_UNBOUND, ABSTRACT_CUT)]
+
+
+def _renamed_line(rows: list[Row], s: Any) -> dict[str, Any]:
+    """A line of the renamed copies' stage: the index's metrics with them, and theirs alone
+    (``renamed_precision``: a renamed copy must reach the target precision by itself, not
+    ride on the verbatim copies' precision)."""
+    line = _line("index-only", s, summarize(rows, Policy("index-only", s)))
+    alone = summarize(rows, Policy("renamed", s, ("index",), "abstracted"))["no_header"]
+    line.update(renamed_exact_n=alone["exact"], renamed_shown_n=alone["shown"],
+                renamed_precision=alone["precision"])
+    return line
 
 
 def _line(policy: str, s: Any, m: dict[str, Any]) -> dict[str, Any]:
@@ -114,8 +127,7 @@ def sweep(rows: list[Row], settings: Any, sources: list[str],
         if best is not None:
             index_at = dataclasses.replace(index_at, **{k: best[k] for k in INDEX_KEYS})
         base = dataclasses.replace(settings, index=index_at)
-        lines = [_line("index-only", s, summarize(rows, Policy("index-only", s)))
-                 for s in abstract_grid(base)]
+        lines = [_renamed_line(rows, s) for s in abstract_grid(base)]
         out += lines
         best = choose(lines, target)
         if best is not None:
@@ -144,14 +156,18 @@ def choose(lines: list[dict[str, Any]], target: float) -> dict[str, Any] | None:
     """The line with the most exact matches whose precision among shown suggestions
     reaches ``target`` with 95% confidence (the lower end of its Wilson interval, so that
     the choice holds beyond the positions it was made on and a handful of lucky
-    suggestions cannot win); ties: the higher precision, then the stricter thresholds."""
-    good = [x for x in lines if x["precision_low"] >= target]
+    suggestions cannot win), and whose renamed copies, if it shows any, reach ``target`` on
+    their own (a point estimate: they are too few for an interval); ties: the higher
+    precision, then the stricter thresholds."""
+    good = [x for x in lines if x["precision_low"] >= target and (
+        not x.get("renamed_shown_n") or x["renamed_precision"] >= target)]
     if not good:
         return None
     return max(good, key=lambda x: (x["exact"], x["precision"],
                                     *(x[k] for k in INDEX_KEYS),
                                     x.get("abstract_min_match_tokens", 0),
                                     x.get("abstract_min_vote_share", 0),
+                                    x.get("abstract_min_occurrences", 0),
                                     -x.get("abstract_max_unbound", 0),
                                     not x.get("abstract_cut", False),
                                     x["model_min_logprob"]))
@@ -168,13 +184,14 @@ def best_per_policy(lines: list[dict[str, Any]], target: float) -> list[dict[str
 
 def format_sweep(lines: list[dict[str, Any]], target: float) -> str:
     head = ("| policy | min match tokens | same file | agreed | min vote share | "
-            "renamed: min match / vote share / max unbound / cut | "
+            "renamed: min match / vote share / occurrences / max unbound / cut | "
             "model min log-prob | exact | precision among shown (95% lower end) | shown | "
             "p95 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     body = [f"| {x['policy']} | {x['min_match_tokens']} | {x['same_file_min_match_tokens']} | "
             f"{x['agreed_min_match_tokens']} | {x['min_vote_share']:.2f} | "
             f"{x['abstract_min_match_tokens']} / {x['abstract_min_vote_share']:.2f} / "
-            f"{x['abstract_max_unbound']} / {'yes' if x['abstract_cut'] else 'no'} | "
+            f"{x['abstract_min_occurrences']} / {x['abstract_max_unbound']} / "
+            f"{'yes' if x['abstract_cut'] else 'no'} | "
             f"{x['model_min_logprob']:g} | {x['exact']:.1%} | {x['precision']:.1%} "
             f"({x['precision_low']:.1%}) | {x['shown']:.1%} | {x['p95_ms']:.1f} |"
             for x in best_per_policy(lines, target)]

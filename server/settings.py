@@ -216,11 +216,14 @@ class IndexSettings:
     names of the cursor's context (``self.host = host`` after ``def __init__(self, host,
     port):`` becomes ``self.name = name`` after ``def __init__(self, name, size):``); shown
     only where no verbatim copy is."""
-    abstract_min_match_tokens: int = bounded(12, 1, 1_000)
+    abstract_min_match_tokens: int = bounded(16, 1, 1_000)
     """Gate: a renamed copy needs this many tokens before the cursor matched up to the
     renaming."""
     abstract_min_vote_share: float = bounded(0.5, 0.0, 1.0)
     """Gate: and this share of the votes of the occurrences that match as long."""
+    abstract_min_occurrences: int = bounded(3, 1, 1_000)
+    """Gate: and at least this many occurrences re-filled to the same text (on the tuning
+    package a renamed copy from one occurrence was exact 4 times in 97)."""
     abstract_max_unbound: int = bounded(1, 0, 100)
     """Gate: and at most this many names the renaming does not bind (kept from the source
     because the document before the cursor has them)."""

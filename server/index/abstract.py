@@ -283,6 +283,7 @@ def candidates(parts: Sequence[Part], query: Query, prefix: str, suffix: str,
         out.append(IndexCandidate(
             text, best.length, votes, votes / rivals if rivals else 0.0, len(group),
             provenance_at(best.view, best.source, start), abstracted=True, renamed=renamed,
-            unbound=unbound, cut=cut))
+            unbound=unbound, cut=cut, names=len(best.renaming),
+            renames=sum(a != b for a, b in best.renaming.items())))
     return out
 

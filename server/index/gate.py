@@ -71,11 +71,13 @@ def _gate_abstract(candidate: IndexCandidate, settings: IndexSettings, prefix: s
                    verbatim_shown: bool) -> GateDecision:
     """A renamed copy is shown only where no verbatim copy is (``verbatim_shown``), when
     its match up to the renaming is at least ``abstract_min_match_tokens``, its vote share
-    at least ``abstract_min_vote_share``, at most ``abstract_max_unbound`` of its names
+    at least ``abstract_min_vote_share``, at least ``abstract_min_occurrences`` occurrences
+    re-fill to it, at most ``abstract_max_unbound`` of its names
     are unbound, and it is whole (not ``cut``) unless ``abstract_cut``."""
     s = settings
     passed = (candidate.match_tokens >= s.abstract_min_match_tokens
             and candidate.vote_share >= s.abstract_min_vote_share
+            and candidate.occurrences >= s.abstract_min_occurrences
             and candidate.unbound <= s.abstract_max_unbound
             and (s.abstract_cut or not candidate.cut))
     show = passed and not verbatim_shown
@@ -85,6 +87,7 @@ def _gate_abstract(candidate: IndexCandidate, settings: IndexSettings, prefix: s
                   renamed_passed=passed,
                   needed_match_tokens=s.abstract_min_match_tokens,
                   abstract_min_vote_share=s.abstract_min_vote_share,
+                  abstract_min_occurrences=s.abstract_min_occurrences,
                   abstract_max_unbound=s.abstract_max_unbound, shown=show)
     return GateDecision(show=show, inputs=inputs)
 

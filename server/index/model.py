@@ -79,12 +79,17 @@ class IndexCandidate:
     """Names of the copy the renaming did not bind, kept because the document has them."""
     cut: bool = False
     """The copy stops before a name that is neither bound nor in the document."""
+    names: int = 0
+    """Distinct identifiers of the matched context the renaming aligns."""
+    renames: int = 0
+    """How many of them it renames (the rest are spelled alike on both sides)."""
 
     def gate_inputs(self) -> dict[str, object]:
         return {"source": "index", "match_tokens": self.match_tokens,
                 "vote_share": round(self.vote_share, 4), "occurrences": self.occurrences,
                 "abstracted": self.abstracted, "renamed": self.renamed,
-                "unbound": self.unbound, "cut": self.cut}
+                "unbound": self.unbound, "cut": self.cut, "names": self.names,
+                "renames": self.renames}
 
 
 @dataclass

@@ -186,10 +186,13 @@ def test_unbound_copies_end_to_end():
     assert not first.cut and first.renamed == 1
     cut = _renamed(_index(src), prefix.replace("opener = io.open\n", ""))[0]
     assert cut.cut and cut.text == "self.fh ="
-    s = IndexSettings(abstract_min_match_tokens=4, abstract_max_unbound=2)
+    s = IndexSettings(abstract_min_match_tokens=4, abstract_max_unbound=2,
+                      abstract_min_occurrences=1)
     assert gate_index(first, s).show and not gate_index(cut, s).show
     assert gate_index(cut, IndexSettings(abstract_min_match_tokens=4, abstract_max_unbound=2,
-                                         abstract_cut=True)).show
+                                         abstract_min_occurrences=1, abstract_cut=True)).show
+    assert not gate_index(first, IndexSettings(abstract_min_match_tokens=4,
+                                               abstract_min_occurrences=1)).show  # 2 unbound
 
 
 # -- the gate ------------------------------------------------------------------------------
@@ -197,13 +200,16 @@ def test_unbound_copies_end_to_end():
 def test_the_gate_shows_a_renamed_copy_only_where_no_verbatim_copy_shows():
     prefix = "class Thing:\n    def __init__(self, name, size):\n        "
     cand = _renamed(_index(SERVER), prefix)[0]
-    s = IndexSettings(abstract_min_match_tokens=12)
+    s = IndexSettings(abstract_min_match_tokens=12, abstract_min_occurrences=1)
     assert gate_index(cand, s, prefix).show
     assert not gate_index(cand, s, prefix, verbatim_shown=True).show
-    strict = IndexSettings(abstract_min_match_tokens=cand.match_tokens + 1)
+    strict = IndexSettings(abstract_min_match_tokens=cand.match_tokens + 1,
+                           abstract_min_occurrences=1)
     decision = gate_index(cand, strict, prefix)
     assert not decision.show and decision.inputs["abstracted"] is True
     assert decision.inputs["needed_match_tokens"] == cand.match_tokens + 1
+    assert not gate_index(cand, IndexSettings(abstract_min_match_tokens=12,
+                                              abstract_min_occurrences=2), prefix).show
 
 
 def test_no_renamed_copies_when_turned_off():

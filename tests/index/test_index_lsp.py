@@ -87,12 +87,16 @@ async def test_copies_from_the_repository_with_provenance(tiny_model_dir: Path,
 
 async def test_a_renamed_init_assignment_is_suggested(tiny_model_dir: Path,
                                                       tmp_path: Path) -> None:
-    """No line of the repository fits verbatim, one fits in shape: ``self.host = host``
-    after ``def __init__(self, host, port):`` is offered as ``self.name = name``."""
+    """No line of the repository fits verbatim, three fit in shape: ``self.host = host``
+    after ``def __init__(self, host, port):`` (and two more like it) is offered as
+    ``self.name = name`` after ``def __init__(self, name, size):``."""
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\n')
-    (tmp_path / "server.py").write_text(
-        "class Server:\n    def __init__(self, host, port):\n        self.host = host\n"
-        "        self.port = port\n")
+    for name, cls, a, b in (("server", "Server", "host", "port"),
+                            ("client", "Client", "user", "key"),
+                            ("proxy", "Proxy", "url", "timeout")):
+        (tmp_path / f"{name}.py").write_text(
+            f"import os\n\n\nclass {cls}:\n    def __init__(self, {a}, {b}):\n"
+            f"        self.{a} = {a}\n        self.{b} = {b}\n")
     client = await start_server(tiny_model_dir, initialize=False)
     try:
         await client.initialize_session(types.InitializeParams(
@@ -100,15 +104,18 @@ async def test_a_renamed_init_assignment_is_suggested(tiny_model_dir: Path,
             initialization_options={"codeward": {"vetting": {"budget_ms": 2000}}}))
         await _ready(client)
         uri = from_fs_path(str(tmp_path / "thing.py"))
-        open_doc(client, uri, "class Thing:\n    def __init__(self, name, size):\n        \n")
-        result = await inline(client, uri, 2, 8)
+        open_doc(client, uri, "import os\n\n\nclass Thing:\n"
+                              "    def __init__(self, name, size):\n        \n")
+        result = await inline(client, uri, 5, 8)
         assert result.items[0].insert_text == "self.name = name"
         explained = await request(client, "codeward/explain",
                                   {"id": result.items[0].command.arguments[0]["id"]})
         first = explained["candidates"][0]
         assert first["source"] == "index" and first["gate"]["abstracted"] is True
-        assert first["gate"]["renamed"] == 2 and first["gate"]["shown"]
-        assert first["provenance"]["path"] == str(tmp_path / "server.py")
-        assert first["provenance"]["line"] == 3
+        assert first["gate"]["renamed"] == 2 and first["gate"]["occurrences"] == 3
+        assert first["gate"]["shown"]
+        assert first["provenance"]["line"] == 6
+        assert first["provenance"]["path"] in {str(tmp_path / f"{n}.py")
+                                               for n in ("server", "client", "proxy")}
     finally:
         await client.shutdown_session()

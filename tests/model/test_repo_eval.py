@@ -188,13 +188,15 @@ def test_eval_command_in_repository_mode(repo: Path, tiny_model_dir: Path, tmp_p
     rc = main(["eval", "--repo", str(repo), "--model", str(tiny_model_dir), "--positions",
                "10", "--files", "4", "--min-match-tokens", "3", "-o", str(out)])
     assert rc == 0
-    assert "exact excl. header" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "exact excl. header" in printed and "where a renamed copy can be exact" in printed
     data = json.loads(out.read_text())
     assert data["index_settings"]["min_match_tokens"] == 3
     (only,) = data["repositories"]
     assert only["positions"] == len(only["samples"]) == 10
     assert {"model, gated [prior]", "index, gated [thresholds]",
-            "combined: index-first [prior]"} <= set(only["policies"])
+            "combined: index-first [prior]", "index (verbatim), gated [prior]",
+            "index (abstracted), gated"} <= set(only["policies"])
     assert main(["eval", "--repo", str(tmp_path / "missing")]) == 2
 
 
@@ -256,3 +258,14 @@ def test_the_shape_of_a_line_renames_its_identifiers_in_order():
     assert line_shape("self.host = host") == line_shape("  self.name = name")
     assert line_shape("self.host = host") != line_shape("self.name = size")
     assert line_shape("return host") != line_shape("yield host")  # keywords stay
+
+
+def test_the_sweep_never_chooses_renamed_copies_below_the_target_on_their_own():
+    base = {"policy": "index-only", "min_match_tokens": 8, "same_file_min_match_tokens": 16,
+            "agreed_min_match_tokens": 5, "min_vote_share": 0.5, "model_min_logprob": -0.25,
+            "precision_low": 0.7, "precision": 0.75}
+    riding = {**base, "exact": 0.21, "renamed_shown_n": 20, "renamed_precision": 0.5}
+    alone = {**base, "exact": 0.20, "renamed_shown_n": 10, "renamed_precision": 0.8}
+    none = {**base, "exact": 0.19, "renamed_shown_n": 0, "renamed_precision": 0.0}
+    assert choose([riding, alone, none], 0.65) is alone
+    assert choose([riding, none], 0.65) is none
