@@ -97,7 +97,7 @@ def _renamed_line(rows: list[Row], s: Any) -> dict[str, Any]:
     (``renamed_precision``: a renamed copy must reach the target precision by itself, not
     ride on the verbatim copies' precision)."""
     line = _line("index-only", s, summarize(rows, Policy("index-only", s)))
-    alone = summarize(rows, Policy("renamed", s, ("index",), "abstracted"))["no_header"]
+    alone = summarize(rows, Policy("renamed", s, ("index",), copies="abstracted"))["no_header"]
     line.update(renamed_exact_n=alone["exact"], renamed_shown_n=alone["shown"],
                 renamed_precision=alone["precision"])
     return line

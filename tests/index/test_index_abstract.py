@@ -240,3 +240,29 @@ def test_a_secret_line_never_comes_back_renamed(tmp_path: Path, monkeypatch):
 
     monkeypatch.setattr(secretfilter, "blank_secrets_many", lambda t: (t, 0))
     assert any(secret in t for t in texts())  # the control: unfiltered, it is copied
+
+
+def test_under_the_gate_prior_a_renamed_copy_keeps_its_own_thresholds():
+    """The prior scores verbatim copies only; a renamed copy that passes its thresholds is
+    shown after them, and only where the prior shows none of them."""
+    import dataclasses
+
+    from codeward.server.index import prior as prior_mod
+    from codeward.server.index.gate import GateDecision
+
+    prior = prior_mod.load_prior()
+    assert prior is not None
+
+    def copies(passed: bool) -> list:
+        return [("renamed", GateDecision(passed, {"abstracted": True, "renamed_passed": passed,
+                                                 "features": {"abstracted": True}})),
+                ("verbatim", GateDecision(False, {"features": {}}))]
+
+    never = dataclasses.replace(prior, threshold=1.01)
+    out = prior_mod.gate_copies(copies(True), never)
+    assert [(c, d.show) for c, d in out] == [("verbatim", False), ("renamed", True)]
+    assert "policy_score" not in out[1][1].inputs
+    always = dataclasses.replace(prior, threshold=0.0)
+    out = prior_mod.gate_copies(copies(True), always)
+    assert [(c, d.show) for c, d in out] == [("verbatim", True), ("renamed", False)]
+    assert not prior_mod.gate_copies(copies(False), never)[1][1].show
