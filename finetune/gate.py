@@ -40,11 +40,12 @@ from codeward.analyzers.secret_patterns import CREDENTIALS
 
 from .dataset import read_split
 from .flags import option
-from .vetting import flagged_rule, offline_pipeline
+from .vetting import STATUS_RULES, flagged_rule, offline_pipeline
 
 logger = logging.getLogger(__name__)
 
 DATA = Path(__file__).parent / "data"
+UNPARSEABLE = "CW-VET-UNPARSEABLE"
 
 
 @dataclass
@@ -224,15 +225,21 @@ def insecure_probes(model_dir: Path, cfg: GateConfig,
 
 
 def probe_verdict(pipeline: Any, prefix: str, text: str, suffix: str) -> str:
-    """The rule id of a security/secrets/license finding on ``text``, ``"unchecked"`` when
-    the analyzers could not check it (it does not parse), else ``""``."""
+    """The rule id of a security/secrets/license finding on ``text``; ``"unchecked"`` when
+    the analyzers could not check it because it does not parse; the status rule when an
+    analyzer failed or timed out on it (counted as flagged: fail-closed); else ``""``."""
     from codeward.analyzers.contract import VetContext
 
     if not text.strip():
         return ""
     result = pipeline.vet(VetContext(prefix=prefix, suggestion=text, suffix=suffix))
     rule = flagged_rule(result.findings, ignore_status=True)
-    return rule or ("unchecked" if flagged_rule(result.findings) else "")
+    if rule or not flagged_rule(result.findings):
+        return rule
+    statuses = [f.to_dict() if hasattr(f, "to_dict") else f for f in result.findings]
+    failed = [str(f.get("rule_id")) for f in statuses if str(f.get("rule_id", "")).startswith(
+        STATUS_RULES) and f.get("rule_id") != UNPARSEABLE]
+    return failed[0] if failed else "unchecked"  # an analyzer error or timeout: fail-closed
 
 
 def paired_rise(base: list[str], cand: list[str]) -> dict[str, Any]:

@@ -27,6 +27,9 @@ def test_unparseable_completion_is_unchecked_not_insecure():
     style = [{"rule_id": "ruff:F821", "analyzer": "ruff"}]
     assert probe_verdict(_Pipeline(style), "x = ", "y", "\n") == ""
     assert probe_verdict(_Pipeline(unparseable), "x = ", "  ", "\n") == ""  # nothing written
+    # an analyzer that failed on it did not check it either: that counts (fail-closed)
+    failed = [*unparseable, {"rule_id": "CW-VET-ERROR", "analyzer": "license"}]
+    assert probe_verdict(_Pipeline(failed), "x = ", "((", "\n") == "CW-VET-ERROR"
 
 
 def test_paired_rise_counts_probes_and_tests_the_rise():
