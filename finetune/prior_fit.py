@@ -22,6 +22,8 @@ that transfers, before any held-out package is measured.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -101,8 +103,10 @@ def fit(packages: Sequence[Package], cfg: PolicyConfig) -> dict[str, Any]:
 
 def as_policy(model: dict[str, Any], threshold: float, version: str = "prior",
               **info: Any) -> dict[str, Any]:
+    """The show-policy JSON; ``renamed``: fitted with the renamed copies too, so the server
+    scores every copy with it (``server/index/prior.py``)."""
     return {"format": FORMAT, "version": version, "threshold": threshold,
-            "models": {GLOBAL: model}, **info}
+            "models": {GLOBAL: model}, "renamed": True, **info}
 
 
 def replay(pkg: Package, score: Callable[[dict[str, Any]], float],
@@ -220,7 +224,8 @@ def fit_prior(packages: Sequence[tuple[str, list[Row]]], settings: Any, target: 
             f"threshold {threshold} (most exact lines, pooled, at precision among shown >= "
             f"{target:.0%} with 95% confidence: {pooled['exact_match']:.1%} exact at "
             f"{pooled['precision']:.1%} precision)")
-    data = as_policy(model, threshold, version=f"prior-{date}", card=card, trained={
+    digest = hashlib.sha256(json.dumps(model, sort_keys=True).encode()).hexdigest()[:8]
+    data = as_policy(model, threshold, version=f"prior-{date}-{digest}", card=card, trained={
         "date": date, "threshold": threshold, "packages": [p.name for p in pkgs], "examples": examples,
         "positives": positives, "target_precision": target, "pooled": pooled,
         "per_package": per_package, "cross_validation": cv,

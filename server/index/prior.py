@@ -42,12 +42,15 @@ C = TypeVar("C")
 def gate_copies(copies: Sequence[tuple[C, GateDecision]],
                 prior: Policy | None) -> list[tuple[C, GateDecision]]:
     """The index's (copy, decision) pairs with the prior's verdicts, best score first: shown
-    at or above its threshold. Each copy's gate inputs keep the thresholds' inputs and get
+    at or above its threshold (every copy when the prior was fitted with renamed copies, its
+    ``renamed`` field; else the verbatim ones, and the renamed ones after them by their own
+    thresholds). Each copy's gate inputs keep the thresholds' inputs and get
     the prior's version, score, threshold and verdict (``shown``). No prior: unchanged."""
     if prior is None:
         return list(copies)
+    every = bool(prior.info.get("renamed"))  # fitted with the renamed copies too
     scored = [(c, d, prior.score(d.inputs.get("features") or {})) for c, d in copies
-              if not d.inputs.get("abstracted")]
+              if every or not d.inputs.get("abstracted")]
     scored.sort(key=lambda t: -t[2])
     out = []
     for choice, decision, score in scored:
@@ -55,7 +58,7 @@ def gate_copies(copies: Sequence[tuple[C, GateDecision]],
         decision.inputs.update(policy=prior.version, policy_score=round(score, 4),
                                policy_threshold=prior.threshold, shown=show)
         out.append((choice, GateDecision(show=show, inputs=decision.inputs)))
-    return out + _renamed(copies, any(d.show for _, d in out))
+    return out if every else out + _renamed(copies, any(d.show for _, d in out))
 
 
 def _renamed(copies: Sequence[tuple[C, GateDecision]],

@@ -243,15 +243,18 @@ def test_a_secret_line_never_comes_back_renamed(tmp_path: Path, monkeypatch):
 
 
 def test_under_the_gate_prior_a_renamed_copy_keeps_its_own_thresholds():
-    """The prior scores verbatim copies only; a renamed copy that passes its thresholds is
-    shown after them, and only where the prior shows none of them."""
+    """A prior fitted on verbatim copies scores only them; a renamed copy that passes its
+    thresholds is shown after them, and only where the prior shows none of them. A prior
+    fitted with renamed copies (``renamed``) scores every copy."""
     import dataclasses
 
     from codeward.server.index import prior as prior_mod
     from codeward.server.index.gate import GateDecision
 
-    prior = prior_mod.load_prior()
-    assert prior is not None
+    shipped = prior_mod.load_prior()
+    assert shipped is not None
+    # a prior fitted without renamed copies (no "renamed" field): they keep their thresholds
+    prior = dataclasses.replace(shipped, info={**shipped.info, "renamed": False})
 
     def copies(passed: bool) -> list:
         return [("renamed", GateDecision(passed, {"abstracted": True, "renamed_passed": passed,
@@ -266,3 +269,9 @@ def test_under_the_gate_prior_a_renamed_copy_keeps_its_own_thresholds():
     out = prior_mod.gate_copies(copies(True), always)
     assert [(c, d.show) for c, d in out] == [("verbatim", True), ("renamed", False)]
     assert not prior_mod.gate_copies(copies(False), never)[1][1].show
+    # a prior fitted with them scores every copy, best first, renamed_passed as a feature
+    every = dataclasses.replace(shipped, threshold=0.0, info={**shipped.info, "renamed": True})
+    out = prior_mod.gate_copies(copies(False), every)
+    assert all(d.show and "policy_score" in d.inputs for _, d in out)
+    scores = [d.inputs["policy_score"] for _, d in out]
+    assert scores == sorted(scores, reverse=True)

@@ -31,6 +31,7 @@ from codeward.finetune.repo_sweep import (
 from codeward.server.completion import CompletionRequest, run_completion
 from codeward.server.index import ProjectIndex, SourceDoc
 from codeward.server.settings import Settings
+from codeward.server.showpolicy import load_prior
 
 HEADER = "# Copyright 2020 Example Project\n# Licensed under the MIT License\n# See LICENSE\n"
 BODY = "def add(a, b):\n    return a + b\n\n\ndef {name}(items):\n    return [x for x in items]\n"
@@ -149,9 +150,11 @@ def test_replayed_policy_equals_the_server_path(report, repo: Path, gate: str,
         assert (text, source) == (shown[0] if shown else ("", ""))
         shown_any += bool(shown)
         if gate == "prior":
-            # the prior scores the verbatim copies; renamed ones keep their thresholds
+            # the prior scores the copies (renamed ones too when it was fitted with them;
+            # else they keep their thresholds); model text keeps its gate
+            every = bool(load_prior().info.get("renamed"))
             assert all(g.get("policy", "").startswith("prior") == (
-                g["source"] == "index" and not g.get("abstracted"))
+                g["source"] == "index" and (every or not g.get("abstracted")))
                 for g in result.gate if "features" in g)
     assert shown_any > 0
 
