@@ -62,12 +62,18 @@ class _Lines:
             self.buf += chunk
 
 
+PYTHON = [sys.executable, "-P"]
+"""The worker's interpreter. ``-P``: the current directory is not put on ``sys.path``, so a
+project with its own ``scancode.py`` (or any module named like a dependency) at its root,
+where the server runs, cannot shadow what the worker imports."""
+
+
 class LicenseWorker:
     """Client side: starts the worker, waits for it, sends lookups (one at a time; the
     asking thread reads the answer itself: no hop through a reader thread)."""
 
     def __init__(self, command: list[str] | None = None) -> None:
-        self.command = command or [sys.executable, "-m", "codeward.analyzers.licenseworker"]
+        self.command = command or [*PYTHON, "-m", "codeward.analyzers.licenseworker"]
         self._proc: subprocess.Popen[bytes] | None = None
         self._lines: _Lines | None = None
         self._ready = threading.Event()

@@ -280,7 +280,7 @@ async def simulate_async(cfg: SimConfig) -> dict[str, Any]:
         raise ValueError(f"no files match {cfg.files!r} under {repo}")
     stamp = hashlib.sha256(str(time.time()).encode()).hexdigest()[:16]
     log_file = Path(tempfile.gettempdir()) / f"codeward-simulate-{stamp}.log"
-    cmd = [sys.executable, "-m", "codeward.server.cli", "serve", "--log-file", str(log_file)]
+    cmd = [sys.executable, "-P", "-m", "codeward.server.cli", "serve", "--log-file", str(log_file)]
     if cfg.model:
         cmd += ["--model", cfg.model]
     with tempfile.TemporaryDirectory(prefix="codeward-simulate-") as tmp:

@@ -140,3 +140,20 @@ def test_worker_that_cannot_load_is_an_error_never_clean(fake, monkeypatch):
         assert r.statuses["license"] == "error" and r.action == "block"
     finally:
         pipe.close()
+
+
+def test_a_module_in_the_working_directory_cannot_shadow_the_workers_imports(tmp_path):
+    """A project with its own ``scancode.py`` at its root (where the server runs) broke
+    the worker's ``import scancode``: ``python -m`` put the working directory first on
+    ``sys.path``. The worker's interpreter flags keep it off."""
+    import subprocess
+
+    (tmp_path / "scancode.py").write_text("raise ImportError('the project, not scancode')\n")
+    python = LicenseWorker().command[:-2]  # the interpreter and its flags, without -m MODULE
+    probe = "import scancode, sys; print(scancode.__file__)"
+    shadowed = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path,
+                              capture_output=True, text=True)
+    assert "the project, not scancode" in shadowed.stderr  # the hazard is real
+    out = subprocess.run([*python, "-c", probe], cwd=tmp_path, capture_output=True,
+                         text=True, check=True)
+    assert str(tmp_path) not in out.stdout and "site-packages" in out.stdout
