@@ -127,7 +127,7 @@ export interface Launch {
   source: "codeward.server.command" | "codeward.server.pythonPath" | "PATH";
 }
 
-/** The process to start: the explicit command, else `<python> -m codeward.server.cli serve`,
+/** The process to start: the explicit command, else `<python> -P -m codeward.server.cli serve`,
  * else `codeward serve` from PATH. `--model` and `--log-level` are appended unless given. */
 export function serverLaunch(config: CodewardConfig): Launch {
   let command: string;
@@ -138,7 +138,7 @@ export function serverLaunch(config: CodewardConfig): Launch {
     source = "codeward.server.command";
   } else if (config.pythonPath) {
     command = config.pythonPath;
-    args = ["-m", "codeward.server.cli", "serve"];
+    args = ["-P", "-m", "codeward.server.cli", "serve"]; // -P: the workspace folder (the cwd) is not on sys.path
     source = "codeward.server.pythonPath";
   } else {
     command = "codeward";

@@ -104,7 +104,7 @@ describe("serverLaunch", () => {
   it("uses the Python interpreter when given", () => {
     const l = serverLaunch(cfg({ pythonPath: "/venv/bin/python", modelPath: "/m", logLevel: "debug" }));
     assert.equal(l.command, "/venv/bin/python");
-    assert.deepEqual(l.args, ["-m", "codeward.server.cli", "serve", "--model", "/m", "--log-level", "DEBUG"]);
+    assert.deepEqual(l.args, ["-P", "-m", "codeward.server.cli", "serve", "--model", "/m", "--log-level", "DEBUG"]);
   });
 
   it("an explicit command wins and its own flags are kept", () => {
