@@ -371,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"codeward: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (`codeward events export | head`): no traceback; stdout
+        # goes to /dev/null so the interpreter's final flush cannot raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

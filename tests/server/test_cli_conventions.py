@@ -71,3 +71,15 @@ def test_bad_location_exits_2_and_one_shot_is_quiet(tmp_path: Path) -> None:
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert " INFO " not in proc.stderr  # warnings only by default
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback() -> None:
+    """`codeward settings schema | head -c 10`: the pipe closes before the output is
+    written; the command ends quietly with SIGPIPE's exit status, not a traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "codeward.server.cli", "settings", "schema"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
