@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -143,18 +144,25 @@ def run(cfg: LoopConfig, say: Any = None) -> dict[str, Any]:
                     dataset={"id": result["dataset_id"], "path": str(ds_dir),
                              "source": redact_url(source), "events": len(events),
                              "method": trained.method})
-    status = "registered"
-    if gate.passed and cfg.promote:
-        reg.promote(cfg.registry, version, reason="gate passed")
-        status = "promoted"
-    elif not gate.passed:
-        status = "refused"
+    status = _settle(gate.passed, cfg.promote,
+                     lambda: reg.promote(cfg.registry, version, reason="gate passed"))
     timings["total_s"] = time.perf_counter() - t0
     result.update(version=version, status=status, timings={k: round(v, 1)
                                                             for k, v in timings.items()})
     _save_state(cfg, last_at, len(events), version, status)
     say(f"{status}: {version} (base {base}) in {timings['total_s']:.0f} s")
     return result
+
+
+def _settle(passed: bool, promote: bool, do_promote: Callable[[], Any]) -> str:
+    """A registered candidate's status: ``promoted`` (gate passed, promotion asked: done
+    here), ``registered`` (passed, not asked) or ``refused``."""
+    if not passed:
+        return "refused"
+    if promote:
+        do_promote()
+        return "promoted"
+    return "registered"
 
 
 def policy_cycle(cfg: LoopConfig, events: list[dict[str, Any]], model_version: str,
@@ -181,12 +189,9 @@ def policy_cycle(cfg: LoopConfig, events: list[dict[str, Any]], model_version: s
                              metrics={"train": trained.report, "gate": gate.to_dict()},
                              dataset={"id": data_id, "source": source, "events": len(events)},
                              model_version=model_version)
-    status = "registered"
-    if gate.passed and cfg.promote:
-        reg.promote_policy(cfg.registry, version, reason="policy gate passed")
-        status = "promoted"
-    elif not gate.passed:
-        status = "refused"
+    status = _settle(gate.passed, cfg.promote,
+                     lambda: reg.promote_policy(cfg.registry, version,
+                                                reason="policy gate passed"))
     say(f"      policy {status}: {version} ({trained.report['examples']} examples, "
         f"threshold {trained.policy['threshold']:.2f}, {trained.report['seconds']:.1f} s)")
     return {"status": status, "version": version, "train": trained.report,

@@ -102,12 +102,17 @@ def current_model_dir(registry: RegistryPath) -> Path | None:
     return model if model.is_dir() else None
 
 
-def load_version(registry: RegistryPath, version: str) -> Version:
-    path = version_dir(registry, version) / "version.json"
+def read_entry(path: Path, what: str) -> Any:
+    """The JSON of a registry entry's file (``version.json``, ``policy.json``); a
+    ``RegistryError`` naming ``what`` when it cannot be read or parsed."""
     try:
-        data = json.loads(path.read_text("utf-8"))
+        return json.loads(path.read_text("utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise RegistryError(f"version {version}: unreadable version.json ({exc})") from exc
+        raise RegistryError(f"{what}: unreadable {path.name} ({exc})") from exc
+
+
+def load_version(registry: RegistryPath, version: str) -> Version:
+    data = read_entry(version_dir(registry, version) / "version.json", f"version {version}")
     known = set(Version.__dataclass_fields__)
     return Version(**{k: v for k, v in data.items() if k in known})
 

@@ -34,7 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from .registry import RegistryError, RegistryPath, entry_dir, read_pointer, watch_pointer
+from .registry import (
+    RegistryError,
+    RegistryPath,
+    entry_dir,
+    read_entry,
+    read_pointer,
+    watch_pointer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -317,11 +324,7 @@ def current_policy_version(registry: RegistryPath) -> str | None:
 
 
 def load_policy(registry: RegistryPath, version: str) -> Policy:
-    path = policy_dir(registry, version) / "policy.json"
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RegistryError(f"policy {version}: unreadable {path} ({exc})") from exc
+    data = read_entry(policy_dir(registry, version) / "policy.json", f"policy {version}")
     return policy_from_dict(data, version)
 
 

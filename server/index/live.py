@@ -302,15 +302,15 @@ class ProjectIndex:
                             max_lines: int = 12) -> tuple[Lookup, list[IndexCandidate]]:
         s = self.settings
         prefix, suffix = normalize(prefix), normalize(suffix)
+        query = lookup.make_query(prefix, s.max_match_tokens)  # lexing: outside the lock
         with self._lock:
             parts = self._parts(key, prefix, suffix)
             found, out = lookup.candidates(
-                parts, prefix, suffix, max_len=s.max_match_tokens,
+                parts, query, prefix, suffix, max_len=s.max_match_tokens,
                 max_candidates=max_candidates or s.max_candidates,
                 multiline=multiline and s.multiline, max_lines=max_lines,
                 min_share=s.min_vote_share)
             if s.abstract:
-                query = lookup.make_query(prefix, s.max_match_tokens)
                 out += abstract_mod.candidates(parts, query, prefix, suffix, ABSTRACT_CANDIDATES,
                                            {c.text for c in out})
             return found, out

@@ -213,13 +213,13 @@ def provenance_at(view: View, source: str, start: int) -> Provenance:
     return Provenance(meta.path, line, meta.license, source, meta.own)
 
 
-def candidates(parts: Sequence[Part], prefix: str, suffix: str, *,
+def candidates(parts: Sequence[Part], query: Query, prefix: str, suffix: str, *,
                max_len: int, max_candidates: int, multiline: bool, max_lines: int,
                min_share: float) -> tuple[Lookup, list[IndexCandidate]]:
-    """The longest match and up to ``max_candidates`` distinct continuations, the most
-    voted first (a multi-line block first when ``multiline`` and the occurrences agree on
-    it by at least ``min_share``)."""
-    query = make_query(prefix, max_len)
+    """The longest match of ``query`` (``make_query(prefix, max_len)``, built once per
+    request: the renamed-copy lookup reads the same one) and up to ``max_candidates``
+    distinct continuations, the most voted first (a multi-line block first when
+    ``multiline`` and the occurrences agree on it by at least ``min_share``)."""
     k, occs, total = longest_match(parts, query, max_len)
     lookup = Lookup(k, [Occurrence(o.view.meta.path, o.index) for o in occs], total)
     if not occs:
