@@ -112,39 +112,87 @@ class RuffAnalyzer(BaseAnalyzer):
 
     def __init__(self) -> None:
         self._servers: OrderedDict[str | None, RuffServer] = OrderedDict()
+        """Started servers per project root, each having answered a first lint."""
+        self._starting: dict[str | None, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._limit = RuffOptions().max_servers
+        self._closed = False
 
     def warm_up(self) -> None:
-        self._server(None, 4)
+        self._start(None)
 
     def prepare(self, path: str | None, language: str) -> None:
-        root = project_root(VetContext(prefix="", suggestion="", suffix="", path=path))
-        server = self._server(root, RuffOptions().max_servers)
-        # one throw-away lint: the server has read the project's config afterwards
+        self._start(project_root(VetContext(prefix="", suggestion="", suffix="", path=path)))
+
+    def _start(self, root: str | None) -> RuffServer:
+        """The ready server for ``root``, started (and given one throw-away lint, so it has
+        read the project's configuration) if there is none: blocks for ruff's start."""
+        while True:
+            with self._lock:
+                server = self._servers.get(root)
+                if server is not None and server.alive():
+                    self._servers.move_to_end(root)
+                    return server
+                other = self._starting.get(root)
+                if other is None or other is threading.current_thread() \
+                        or not other.is_alive():
+                    self._starting[root] = threading.current_thread()
+                    break
+            other.join()  # another thread is starting it: its server is the one
+        server = RuffServer(root)  # initialize, outside the lock: other roots go on
         server.diagnostics((Path(root or "/") / "codeward-warm-up.py").as_uri(),
                            "x = 1\n", 10.0)
+        with self._lock:
+            old = self._servers.get(root)
+            if self._closed or (old is not None and old.alive()):
+                server.close()  # closed meanwhile, or another thread's start won
+                if old is None:
+                    raise RuntimeError("ruff analyzer closed")
+                return old
+            self._servers[root] = server
+            while len(self._servers) > max(1, self._limit):
+                self._servers.popitem(last=False)[1].close()
+            return server
 
-    def _server(self, root: str | None, limit: int) -> RuffServer:
+    def _ready(self, root: str | None) -> RuffServer | None:
+        """The ready server for ``root``, or None while it starts: a start is begun in the
+        background if none is under way (a document's ``prepare`` begins one when it is
+        opened). A completion never waits for ruff's start (hundreds of ms on a cold
+        machine, more than the whole vetting budget)."""
         with self._lock:
             server = self._servers.get(root)
             if server is not None and server.alive():
                 self._servers.move_to_end(root)
                 return server
-            server = RuffServer(root)
-            self._servers[root] = server
-            while len(self._servers) > max(1, limit):
-                self._servers.popitem(last=False)[1].close()
-            return server
+            starting = self._starting.get(root)
+            if starting is None or not starting.is_alive():
+                starting = threading.Thread(target=self._start_quietly, args=(root,),
+                                            daemon=True, name="codeward-ruff-start")
+                self._starting[root] = starting
+                starting.start()
+        return None
+
+    def _start_quietly(self, root: str | None) -> None:
+        try:
+            self._start(root)
+        except Exception:
+            if self._closed:
+                return
+            logger.warning("ruff server for %s could not start", root or "/", exc_info=True)
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for server in self._servers.values():
                 server.close()
             self._servers.clear()
 
     def analyze(self, ctx: VetContext, options: RuffOptions) -> Verdict:
         root = project_root(ctx)
-        server = self._server(root, options.max_servers)
+        self._limit = options.max_servers
+        server = self._ready(root)
+        if server is None:
+            return Verdict(status="warming", detail=f"ruff is starting for {root or '/'}")
         uri = Path(ctx.path).resolve().as_uri() if ctx.path else \
             (Path(root or "/") / "codeward-untitled.py").as_uri()
         suggestion = _NOQA.sub(lambda m: m.group(1) + m.group(2) + "0" + m.group(4),

@@ -23,7 +23,8 @@
 #      steps, 6), TRAIN_BATCH (2), TRAIN_LENGTH (512 tokens: the dataset's prompts, 1,500
 #      prefix and 400 suffix characters, need about 500), RUN_ARGS (more `finetune run`
 #      options), REUSE_A=1 (keep a package's part A from an earlier run: its events and
-#      its step time)
+#      its step time), REUSE_B=1 (with REUSE_A: keep part B with the serving model too; the
+#      server is the same, only `finetune run` and what follows it run again)
 set -euo pipefail
 W=${W:-/tmp/codeward-align}
 POINTS_A=${POINTS_A:-0}
@@ -97,15 +98,21 @@ for pkg in "${PACKAGES[@]}"; do
   echo "== $pkg ($REPO): part A $GLOB_A ($FILES_A files), part B $GLOB_B ($FILES_B files)"
   if [ -z "${REUSE_A:-}" ] || [ ! -f "$D/train.json" ]; then
     timed simulate_a sim train A
-  else  # the earlier run's part A; the rest again
-    grep '^simulate_a ' "$D/steps.txt" > "$D/steps.a" && mv "$D/steps.a" "$D/steps.txt"
-    rm -rf "$D/registry" "$D"/events-{serving,tuned}.db* "$D"/{serving,tuned}.* "$D/run.json"
+  else  # the earlier run's part A (and part B with the serving model); the rest again
+    KEEP='^simulate_a '
+    if [ -n "${REUSE_B:-}" ] && [ -f "$D/serving.decisions.jsonl" ]; then
+      KEEP='^simulate_(a|b) '
+    else
+      rm -rf "$D"/events-serving.db* "$D"/serving.*
+    fi
+    grep -E "$KEEP" "$D/steps.txt" > "$D/steps.a" && mv "$D/steps.a" "$D/steps.txt"
+    rm -rf "$D/registry" "$D"/events-tuned.db* "$D"/tuned.* "$D/run.json"
   fi
   timed finetune_run codeward finetune run --events "sqlite:///$D/events-train.db" \
     --registry "$D/registry" -o "$D/run.json" --max-steps "$TRAIN_STEPS" \
     --batch-size "$TRAIN_BATCH" --max-length "$TRAIN_LENGTH" ${RUN_ARGS:-} \
     2> "$D/run.log" || true
-  timed simulate_b sim serving B --model "$SHIPPED"
+  if [ ! -f "$D/serving.decisions.jsonl" ]; then timed simulate_b sim serving B --model "$SHIPPED"; fi
   if python -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])).get("status") != "promoted")' "$D/run.json" 2>/dev/null; then
     timed simulate_b_model sim tuned B
   fi

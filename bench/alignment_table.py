@@ -17,6 +17,7 @@ from typing import Any
 from codeward.finetune.simreplay import (
     gate_shows,
     has_prior_features,
+    headroom,
     load,
     outcomes,
     policy_shows,
@@ -74,7 +75,8 @@ def row(d: Path, package: str, seed: int) -> dict[str, Any]:
             "show_policy": {k: pol.get(k) for k in ("status", "version", "reason", "gate",
                                                      "train")},
             "gate": {k: mgate.get(k) for k in ("baseline", "candidate", "passed", "reasons")},
-            "arms": summarize(arms, "before", seed)}
+            "arms": summarize(arms, "before", seed),
+            "headroom": headroom(serving) if with_prior else None}
 
 
 def _ci(r: dict[str, Any], key: str, fmt: str) -> str:
@@ -114,8 +116,17 @@ def package_table(rec: dict[str, Any]) -> str:
             "seconds (CPU / wall): " + ", ".join(
                 f"{k} {v['cpu_s']:.0f} / {v['wall_s']:.0f}" for k, v in rec["steps"].items())
             + f"; total CPU {sum(v['cpu_s'] for v in rec['steps'].values()):.0f}",
-            f"finetune run parts (wall s): {run.get('timings')}", ""]
-    return "\n".join(out)
+            f"finetune run parts (wall s): {run.get('timings')}"]
+    room = rec.get("headroom")
+    if room:
+        best = "; ".join(f"kept >= {float(f):.0%} of before: {b['acceptance_change']:+.0%} "
+                         f"(threshold {b['threshold']:.2f}, {b['shown']} shown, kept "
+                         f"{b['kept_change']:+.2f})" for f, b in room["best"].items())
+        pf = room["perfect_filter"]
+        out.append(f"headroom of any show threshold on the gate prior (part B): {best}; a "
+                   f"perfect filter of before's shown: {pf['acceptance_change']:+.0%} "
+                   f"({pf['shown']} of {pf['of']} shown)")
+    return "\n".join([*out, ""])
 
 
 def _change(r: dict[str, Any]) -> str:
@@ -123,12 +134,18 @@ def _change(r: dict[str, Any]) -> str:
             f"{r['kept_change']:+.2f}{_ci(r, 'kept_change', '{:+.2f}')}")
 
 
+def _room(rec: dict[str, Any]) -> str:
+    best = ((rec.get("headroom") or {}).get("best") or {}).get("1.0")
+    return f"{best['acceptance_change']:+.0%} (t {best['threshold']:.2f})" if best else ""
+
+
 def summary(rows: list[dict[str, Any]]) -> str:
     """One line per repository: before, then each contribution against it (acceptance of
     shown: relative change; kept characters per position: change), and the CPU seconds."""
     out = ["| repository (before) | part B requests | before: acceptance, kept/position | "
-           "policy only | model only | both | insecure (before -> both) | CPU s: A, run, B | ",
-           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+           "policy only | model only | both | insecure (before -> both) | best threshold "
+           "at kept >= before | CPU s: A, run, B | ",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for rec in rows:
         a, st = rec["arms"], rec["steps"]
         b = a["before"]
@@ -138,7 +155,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
                    f"{b['kept_per_position']:.2f} | {_change(a['policy'])} | "
                    f"{_change(a['model'])} | {_change(a['after'])} | "
                    f"{b['insecure_rate']:.1%} -> {a['after']['insecure_rate']:.1%} | "
-                   f"{cpu} (total {sum(v['cpu_s'] for v in st.values()):.0f}) |")
+                   f"{_room(rec)} | {cpu} (total {sum(v['cpu_s'] for v in st.values()):.0f}) |")
     return "\n".join(out)
 
 

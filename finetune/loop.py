@@ -182,7 +182,7 @@ def policy_cycle(cfg: LoopConfig, events: list[dict[str, Any]], model_version: s
     train_part, held, _, held_positions = split(exs, positions, cfg.policy.holdout_share)
     serving = current_policy(cfg.registry)
     gate = gate_policy(policy_from_dict(trained.policy, "candidate"), serving, train_part,
-                       held, held_positions, cfg.policy.keep_share,
+                       held, held_positions, cfg.policy,
                        files=(held_files, files_positions))
     say(gate.table())
     version = reg.add_policy(cfg.registry, trained.policy,

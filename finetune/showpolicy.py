@@ -74,7 +74,15 @@ class PolicyConfig:
                                       "training logs beat the serving policy's by this share "
                                       "(a safety margin for held-out code)",
                                 flag="--policy-kept-margin")
-    seed: int = option(0, "seed of the cross-validation folds",
+    margin: float = option(0.1, "tolerance of the gate: a held-out metric (acceptance "
+                                "rate of shown, kept chars/position) drops when its change "
+                                "is below -margin of the serving value, or when the 95 "
+                                "percent bootstrap interval of the change is below zero",
+                           flag="--policy-margin")
+    min_shown: int = option(20, "held-out positions each side must show for the gate to "
+                                "judge their acceptance rate (fewer: refused, too little "
+                                "evidence)", flag="--policy-min-shown")
+    seed: int = option(0, "seed of the cross-validation folds and the gate's bootstrap",
                        flag="--policy-seed")
     on_prior: bool = option(True, "do not fit on top of the shipped gate prior (by default "
                                   "its logit of each copy is a feature, so a policy starts "
@@ -88,6 +96,9 @@ class PolicyConfig:
         if not 0.0 <= self.heldout_files_share < 1.0:
             raise ValueError(f"PolicyConfig.heldout_files_share={self.heldout_files_share}: "
                              "must be in [0, 1)")
+        if not 0.0 <= self.margin < 1.0 or self.min_shown < 1:
+            raise ValueError("PolicyConfig.margin must be in [0, 1) and "
+                             "PolicyConfig.min_shown >= 1")
         if self.prior_weight < 0 or self.c <= 0:
             raise ValueError("PolicyConfig.prior_weight must be >= 0 and PolicyConfig.c > 0")
 
@@ -105,7 +116,8 @@ class Example:
     accepted_chars: int = 0
     measured: bool = False
     gated: bool = True
-    """The confidence gate's verdict logged with it (``gate["shown"]``)."""
+    """Whether the server shows it without a promoted policy (:func:`serving_default`;
+    else the confidence gate's verdict logged with it, ``gate["shown"]``)."""
     file: str = ""
     """The document it was made in (the events' ``uri_hash``)."""
 
@@ -160,7 +172,41 @@ def examples(rows: Iterable[dict[str, Any]]) -> tuple[list[Example], int]:
             ex.measured, ex.kept = True, int(row.get("kept_chars") or 0)
     out = [ex for key, ex in cands.items() if key in shown or not has_show]
     out.sort(key=lambda e: (e.at, e.completion_id, e.index))
+    serving_default(out)
     return out, len(positions)
+
+
+def serving_default(exs: Sequence[Example], settings: Any = None) -> None:
+    """Set each example's ``gated`` to what the server shows at its position without a
+    promoted policy (``settings``: the index settings, default the defaults): copies by
+    the gate prior where their features carry its inputs (an ``ungated`` exploration run
+    logs the thresholds' verdict, a run under the prior the prior's), model text by its
+    logged verdict, combined by ``index.policy`` (``index-first``: no model text where a
+    copy is shown), as ``simreplay.gate_shows`` replays it. Positions logged without the
+    prior's inputs keep their logged verdicts."""
+    from codeward.server.index.gate import GateDecision, combine
+    from codeward.server.index.prior import gate_copies, prior_for
+    from codeward.server.settings import IndexSettings
+
+    s = settings or IndexSettings()
+    prior = prior_for(s)
+    if prior is None:
+        return
+    by_pos: dict[str, list[Example]] = defaultdict(list)
+    for e in exs:
+        by_pos[e.completion_id].append(e)
+    for group in by_pos.values():
+        copies = [e for e in group if e.features.get("source") == "index"]
+        if not copies or not all("whole_line" in e.features for e in copies):
+            continue
+        pairs = [(e, GateDecision(e.gated, {"features": e.features, "renamed_passed": e.gated,
+                                             "abstracted": e.features.get("abstracted")}))
+                 for e in copies]
+        others = [(e, GateDecision(e.gated, {})) for e in group
+                  if e.features.get("source") != "index"]
+        shown = {id(e) for e in combine(gate_copies(pairs, prior), others, s)}
+        for e in group:
+            e.gated = id(e) in shown
 
 
 def split(exs: Sequence[Example], positions: int, share: float,
@@ -198,27 +244,43 @@ def split_files(exs: Sequence[Example], by_file: dict[str, int], share: float, s
     return rest, held, sum(by_file.values()) - held_positions, held_positions
 
 
-def replay(exs: Sequence[Example], positions: int, show: Callable[[Example], bool],
-           keep_share: float) -> dict[str, float]:
-    """Acceptance rate of shown suggestions and accepted-and-kept characters per position
-    when ``show`` decides which logged candidates are shown."""
+def outcomes(exs: Sequence[Example], positions: int, show: Callable[[Example], bool],
+             ) -> dict[str, Any]:
+    """Per logged position (``positions`` of them: the ones without a shown candidate are
+    zeros), as numpy arrays: whether ``show`` shows a candidate there, whether the developer
+    accepted one of those shown, and the characters of it still kept (the last survival
+    measurement; not measured yet: the accepted length). ``insecure`` is zeros (the logs
+    have no analyzer verdict on withheld text); the arrays are ``simreplay.summarize``'s."""
+    import numpy as np
+
     by_pos: dict[str, list[Example]] = defaultdict(list)
     for e in exs:
         by_pos[e.completion_id].append(e)
-    shown = accepted = kept = 0
-    for group in by_pos.values():
+    n = max(positions, len(by_pos))
+    cols = {k: np.zeros(n) for k in ("shown", "accepted", "kept", "insecure")}
+    for k, group in enumerate(by_pos.values()):
         visible = [e for e in group if show(e)]
         if not visible:
             continue
-        shown += 1
+        cols["shown"][k] = 1.0
         good = [e for e in visible if e.accepted]
         if good:
-            accepted += 1
             best = max(good, key=lambda e: e.kept if e.measured else e.accepted_chars)
-            kept += best.kept if best.measured else best.accepted_chars
+            cols["accepted"][k] = 1.0
+            cols["kept"][k] = best.kept if best.measured else best.accepted_chars
+    return cols
+
+
+def replay(exs: Sequence[Example], positions: int, show: Callable[[Example], bool],
+           keep_share: float = 0.5) -> dict[str, float]:
+    """Acceptance rate of shown suggestions and accepted-and-kept characters per position
+    when ``show`` decides which logged candidates are shown (the position counts as
+    accepted when the candidate the developer accepted is among them)."""
+    o = outcomes(exs, positions, show)
+    shown, accepted = int(o["shown"].sum()), int(o["accepted"].sum())
     return {"positions": positions, "shown": shown, "accepted": accepted,
             "acceptance_rate": accepted / shown if shown else 0.0,
-            "kept_chars_per_position": kept / positions if positions else 0.0}
+            "kept_chars_per_position": float(o["kept"].sum()) / positions if positions else 0.0}
 
 
 def log_likelihood(exs: Sequence[Example], score: Callable[[Example], float],
@@ -268,9 +330,10 @@ def fit_logistic(x: list[dict[str, float]], y: list[int], w: list[float], cfg: P
 
 def _threshold(policy: dict[str, Any], train: Sequence[Example], positions: int,
                baseline: dict[str, float], cfg: PolicyConfig) -> float:
-    """The threshold with the best acceptance rate of shown suggestions among those whose
-    acceptance rate and kept characters per position both beat the baseline's by
-    ``kept_margin``; else both at least the baseline's; else kept at least the baseline's;
+    """The threshold with the best acceptance rate of shown suggestions (the target: learn
+    when not to suggest) among those whose kept characters per position on the training
+    logs beat the baseline's by ``kept_margin`` (a safety margin for held-out code) and
+    whose acceptance rate is at least the baseline's; else kept at least the baseline's;
     else the one keeping most."""
     draft = policy_from_dict({**policy, "threshold": 0.0})
     scores = {(e.completion_id, e.index): draft.score(e.features, e.project) for e in train}
@@ -281,8 +344,8 @@ def _threshold(policy: dict[str, Any], train: Sequence[Example], positions: int,
 
         replays.append((t, replay(train, positions, shown, cfg.keep_share)))
     kept0, acc0 = baseline["kept_chars_per_position"], baseline["acceptance_rate"]
-    for kept_floor, acc_floor in ((kept0 * (1 + cfg.kept_margin), acc0 * (1 + cfg.kept_margin)),
-                                  (kept0, acc0), (kept0, 0.0)):
+    for kept_floor, acc_floor in ((kept0 * (1 + cfg.kept_margin), acc0), (kept0, acc0),
+                                  (kept0, 0.0)):
         ok = [(r["acceptance_rate"], r["kept_chars_per_position"], -t) for t, r in replays
               if r["shown"] and r["kept_chars_per_position"] >= kept_floor
               and r["acceptance_rate"] >= acc_floor]
@@ -341,17 +404,22 @@ def constant_score(exs: Sequence[Example], keep_share: float) -> float:
     return (sum(labels) + 0.5) / (len(labels) + 1.0)
 
 
+def shows(policy: Policy | None) -> Callable[[Example], bool]:
+    """A policy's show decision on a logged candidate (None: the server's default,
+    :func:`serving_default`)."""
+    if policy is None:
+        return lambda e: e.gated
+    return lambda e: policy.score(e.features, e.project) >= policy.threshold
+
+
 def evaluate(policy: Policy | None, exs: Sequence[Example], positions: int,
              keep_share: float) -> dict[str, Any]:
-    """Replay metrics of a policy (None: the confidence gate's logged verdicts) and, for a
-    policy, the log-likelihood of the labels."""
-    if policy is None:
-        return replay(exs, positions, lambda e: e.gated, keep_share)
-    out: dict[str, Any] = replay(
-        exs, positions, lambda e: policy.score(e.features, e.project) >= policy.threshold,
-        keep_share)
-    out["log_likelihood"] = log_likelihood(exs, lambda e: policy.score(e.features, e.project),
-                                           keep_share)
+    """Replay metrics of a policy (None: the server's default) and, for a policy, the
+    log-likelihood of the labels."""
+    out: dict[str, Any] = replay(exs, positions, shows(policy), keep_share)
+    if policy is not None:
+        out["log_likelihood"] = log_likelihood(
+            exs, lambda e: policy.score(e.features, e.project), keep_share)
     return out
 
 
@@ -364,6 +432,10 @@ class PolicyGate:
     reasons: list[str] = field(default_factory=list)
     files_candidate: dict[str, Any] = field(default_factory=dict)  # on held-out files
     files_serving: dict[str, Any] = field(default_factory=dict)  # (empty: none held out)
+    change: dict[str, Any] = field(default_factory=dict)
+    """Candidate against serving on the held-out logs, paired: relative change of the
+    acceptance rate of shown, change of kept chars/position, 95% bootstrap intervals."""
+    files_change: dict[str, Any] = field(default_factory=dict)  # the same, held-out files
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -372,14 +444,15 @@ class PolicyGate:
         rows = [("acceptance rate of shown", "acceptance_rate", "{:.1%}"),
                 ("kept chars / position", "kept_chars_per_position", "{:.2f}"),
                 ("positions shown", "shown", "{}")]
-        lines = [f"      {'held-out logs':<28}{'serving':>12}{'candidate':>12}"]
-        for title, key, fmt in rows:
-            lines.append(f"      {title:<28}{fmt.format(self.serving.get(key, 0)):>12}"
-                         f"{fmt.format(self.candidate.get(key, 0)):>12}")
-        for title, key, fmt in rows if self.files_candidate else ():
-            lines.append(f"      {'held-out files: ' + title:<28}"
-                         f"{fmt.format(self.files_serving.get(key, 0)):>12}"
-                         f"{fmt.format(self.files_candidate.get(key, 0)):>12}")
+        lines = [f"      {'held-out logs':<28}{'serving':>12}{'candidate':>12}  change [95% CI]"]
+        sides = [("", self.serving, self.candidate, self.change)]
+        if self.files_candidate:
+            sides.append(("held-out files: ", self.files_serving, self.files_candidate,
+                          self.files_change))
+        for where, serv, cand, change in sides:
+            for title, key, fmt in rows:
+                lines.append(f"      {where + title:<28}{fmt.format(serv.get(key, 0)):>12}"
+                             f"{fmt.format(cand.get(key, 0)):>12}  {_change(change, key)}")
         lines.append(f"      {'log-likelihood (constant)':<28}"
                      f"{self.constant_log_likelihood:>12.4f}"
                      f"{self.candidate.get('log_likelihood', 0):>12.4f}")
@@ -387,32 +460,103 @@ class PolicyGate:
         return "\n".join([*lines, f"      policy gate {verdict}"])
 
 
-def _drops(cand: dict[str, Any], base: dict[str, Any], where: str) -> list[str]:
-    return [f"{where}{title} {cand[key]:{fmt}} < {base[key]:{fmt}}" for title, key, fmt in
-            (("acceptance rate of shown", "acceptance_rate", ".1%"),
-             ("kept chars/position", "kept_chars_per_position", ".2f"))
-            if cand[key] < base[key] - 1e-9]
+def _change(change: dict[str, Any], key: str) -> str:
+    name, fmt = {"acceptance_rate": ("acceptance_change", "{:+.0%}"),
+                 "kept_chars_per_position": ("kept_change", "{:+.2f}")}.get(key, ("", ""))
+    if name not in change:
+        return ""
+    lo, hi = change[name + "_ci"]
+    return f"{fmt.format(change[name])} [{fmt.format(lo)}, {fmt.format(hi)}]"
+
+
+def compare(candidate: dict[str, Any], serving: dict[str, Any], seed: int = 0,
+            ) -> dict[str, Any]:
+    """Paired comparison of two arms' :func:`outcomes` on the same positions: the relative
+    change of the acceptance rate of shown and the change of kept chars/position, each with
+    its 95% percentile bootstrap interval over positions (``simreplay.summarize``)."""
+    from .simreplay import summarize
+
+    row = summarize({"serving": serving, "candidate": candidate}, "serving", seed)["candidate"]
+    return {k: row[k] for k in ("acceptance_change", "acceptance_change_ci", "kept_change",
+                                "kept_change_ci")}
+
+
+def _judge(cand: dict[str, Any], base: dict[str, Any], change: dict[str, Any],
+           cfg: PolicyConfig, where: str) -> list[str]:
+    """Why the candidate may do worse than serving (empty: it does not). The acceptance rate
+    is judged only where both show at least ``min_shown`` positions (fewer refuses: too
+    little evidence); a metric whose paired change is below ``-margin`` of the serving
+    value drops. A tolerance, not a test: at a project's scale of logs (tens of shown
+    positions) a 95% interval spans tens of percent either way, so requiring it to clear
+    the margin would refuse every policy, and a zero tolerance decides on noise;
+    :func:`_harm` refuses a significant drop."""
+    reasons = []
+    if min(cand["shown"], base["shown"]) < cfg.min_shown:
+        reasons.append(f"{where}too few positions shown to judge the acceptance rate "
+                       f"({base['shown']} serving, {cand['shown']} candidate; "
+                       f"--policy-min-shown {cfg.min_shown})")
+    elif change["acceptance_change"] < -cfg.margin:
+        reasons.append(f"{where}acceptance rate of shown {cand['acceptance_rate']:.1%} vs "
+                       f"{base['acceptance_rate']:.1%}: change "
+                       f"{_change(change, 'acceptance_rate')} is below -{cfg.margin:.0%}")
+    kept0 = base["kept_chars_per_position"]
+    if change["kept_change"] < -cfg.margin * kept0 - 1e-9:
+        reasons.append(f"{where}kept chars/position {cand['kept_chars_per_position']:.2f} vs "
+                       f"{kept0:.2f}: change {_change(change, 'kept_chars_per_position')} is "
+                       f"below -{cfg.margin:.0%}")
+    return reasons
+
+
+def _side(candidate: Policy, serving: Policy | None, exs: Sequence[Example], positions: int,
+          cfg: PolicyConfig) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(candidate's, serving's replay metrics, their paired change) on held-out examples."""
+    cand, base = (evaluate(p, exs, positions, cfg.keep_share) for p in (candidate, serving))
+    if positions < 2 or not exs:
+        return cand, base, {}
+    change = compare(outcomes(exs, positions, shows(candidate)),
+                     outcomes(exs, positions, shows(serving)), cfg.seed)
+    return cand, base, change
+
+
+def _harm(change: dict[str, Any], where: str) -> list[str]:
+    """A significant drop on one side: the whole 95% interval of a change below zero."""
+    return [f"{where}{title} drops: change {_change(change, key)}"
+            for title, key, name in (("acceptance rate of shown", "acceptance_rate",
+                                      "acceptance_change"),
+                                     ("kept chars/position", "kept_chars_per_position",
+                                      "kept_change"))
+            if change and change[name + "_ci"][1] < 0]
 
 
 def gate_policy(candidate: Policy, serving: Policy | None, train: Sequence[Example],
-                held: Sequence[Example], held_positions: int, keep_share: float,
+                held: Sequence[Example], held_positions: int, cfg: PolicyConfig,
                 files: tuple[Sequence[Example], int] | None = None) -> PolicyGate:
-    """On held-out logs, and on the logs of held-out ``files`` (examples, positions) the
-    candidate was not trained on: the acceptance rate of shown suggestions and the
-    accepted-and-kept characters per position must not drop below the serving policy's (the
-    confidence gate's logged verdicts when none is promoted); on held-out logs the labels'
-    log-likelihood must beat the constant predictor's."""
-    cand = evaluate(candidate, held, held_positions, keep_share)
-    base = evaluate(serving, held, held_positions, keep_share)
-    p = constant_score(train, keep_share)
-    const = log_likelihood(held, lambda e: p, keep_share)
+    """Against the serving policy (the server's default when none is promoted), on the
+    held-out logs and on the logs of held-out ``files`` (examples, positions) the candidate
+    was not trained on: neither the acceptance rate of shown suggestions nor the
+    accepted-and-kept characters per position may drop: on both sides pooled, not by more
+    than ``margin``, with at least ``min_shown`` shown positions (:func:`_judge`); on each
+    side and pooled, no significant drop (:func:`_harm`: a paired 95% bootstrap interval
+    below zero). On held-out logs the labels' log-likelihood must beat the constant
+    predictor's."""
+    cand, base, change = _side(candidate, serving, held, held_positions, cfg)
     reasons = [] if held else ["no held-out examples"]
-    reasons += _drops(cand, base, "")
-    if cand["log_likelihood"] <= const:
+    reasons += _harm(change, "held-out logs: ")
+    p = constant_score(train, cfg.keep_share)
+    const = log_likelihood(held, lambda e: p, cfg.keep_share)
+    if held and cand["log_likelihood"] <= const:
         reasons.append(f"log-likelihood {cand['log_likelihood']:.4f} not above the "
                        f"constant's {const:.4f}")
+    pooled, pooled_positions = list(held), held_positions
+    fc: dict[str, Any] = {}
+    fs: dict[str, Any] = {}
+    fch: dict[str, Any] = {}
     if files is not None and files[0]:
-        fc, fs = (evaluate(p, files[0], files[1], keep_share) for p in (candidate, serving))
-        reasons += _drops(fc, fs, "held-out files: ")
-        return PolicyGate(not reasons, cand, base, const, reasons, fc, fs)
-    return PolicyGate(not reasons, cand, base, const, reasons)
+        fc, fs, fch = _side(candidate, serving, files[0], files[1], cfg)
+        reasons += _harm(fch, "held-out files: ")
+        pooled, pooled_positions = pooled + list(files[0]), pooled_positions + files[1]
+    if pooled_positions >= 2 and pooled:
+        pc, ps, pch = _side(candidate, serving, pooled, pooled_positions, cfg)
+        where = "held-out logs and files: " if fc else ""
+        reasons = _judge(pc, ps, pch, cfg, where) + (_harm(pch, where) if fc else []) + reasons
+    return PolicyGate(not reasons, cand, base, const, reasons, fc, fs, change, fch)

@@ -103,6 +103,40 @@ def has_prior_features(reqs: Sequence[Request]) -> bool:
                if c.source == "index")
 
 
+def headroom(reqs: Sequence[Request], settings: IndexSettings | None = None,
+             floors: Sequence[float] = (1.0, 0.95, 0.9)) -> dict[str, Any]:
+    """How much acceptance a show threshold can buy over the default gate on these requests:
+    the gate prior at every threshold from 0.02 to 0.95 (what the server would show with
+    ``index.prior_threshold`` set there); per ``floor``, the one with the best acceptance
+    rate of shown whose kept characters per position are at least ``floor`` times the
+    default's (its threshold, acceptance change relative, kept change); and the perfect
+    filter, the default's shown requests the developer took (the bound of any policy that
+    only withholds: the same kept characters)."""
+    import dataclasses
+
+    s = settings or IndexSettings()
+    base = outcomes(reqs, gate_shows(s))
+    acc0 = float(_ratio(base["accepted"], base["shown"], -1))
+    kept0 = float(base["kept"].mean()) if len(reqs) else 0.0
+    curve = []
+    for t in [i / 100 for i in range(2, 96)]:
+        o = outcomes(reqs, gate_shows(dataclasses.replace(s, prior_threshold=t)))
+        curve.append((t, float(_ratio(o["accepted"], o["shown"], -1)),
+                      float(o["kept"].mean()) if len(reqs) else 0.0, int(o["shown"].sum())))
+    out: dict[str, Any] = {"acceptance_rate": round(acc0, 4), "kept_per_position": round(kept0, 4),
+                           "best": {}}
+    for floor in floors:
+        ok = [c for c in curve if c[3] and c[2] >= floor * kept0 - 1e-12]
+        if ok and acc0 > 0:
+            t, acc, kept, shown = max(ok, key=lambda c: (c[1], -c[0]))
+            out["best"][str(floor)] = {"threshold": t, "acceptance_change": round(acc / acc0 - 1, 4),
+                                       "kept_change": round(kept - kept0, 4), "shown": shown}
+    shown = int(base["shown"].sum())
+    out["perfect_filter"] = {"shown": int(base["accepted"].sum()), "of": shown,
+                             "acceptance_change": round(1 / acc0 - 1, 4) if acc0 else None}
+    return out
+
+
 def policy_shows(policy: Policy, settings: IndexSettings | None = None,
                  ) -> Callable[[Request], list[Cand]]:
     s = settings or IndexSettings()

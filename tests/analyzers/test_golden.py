@@ -79,6 +79,7 @@ def test_ruff_fix_with_project_config(pipeline, tmp_path):
         '[tool.ruff.lint]\nselect = ["E", "F", "Q"]\n'
         '[tool.ruff.lint.flake8-quotes]\ninline-quotes = "single"\n')
     c = ctx('import os\n\n<<x = "a"\n>>print(os, x)\n', path=str(tmp_path / "m.py"))
+    pipeline.prepare(c.path, "python", background=False)  # as the document's opening does
     v = pipeline.analyzers["ruff"].analyze(c, pipeline._resolve({}).options["ruff"])
     assert v.action == "fix" and v.text == "x = 'a'\n"
     assert [f.rule_id for f in v.findings] == ["ruff:Q000"]
@@ -91,6 +92,7 @@ def test_ruff_fix_with_project_config(pipeline, tmp_path):
 def test_ruff_model_noqa_is_ignored(pipeline, tmp_path):
     (tmp_path / "ruff.toml").write_text('[lint]\nselect = ["E711"]\n')
     c = ctx("def f(x):\n    <<return x == None  # noqa\n>>", path=str(tmp_path / "m.py"))
+    pipeline.prepare(c.path, "python", background=False)
     v = pipeline.analyzers["ruff"].analyze(c, pipeline._resolve({}).options["ruff"])
     assert "ruff:E711" in {f.rule_id for f in v.findings}
     assert v.action in ("fix", "annotate")

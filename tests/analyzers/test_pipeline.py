@@ -191,6 +191,7 @@ def test_real_ruff_fix_does_not_hide_a_password(pipeline, tmp_path):
     src = tmp_path / "login.py"
     prefix = "def login(user):\n    check(user)"
     src.write_text(prefix)
+    pipeline.prepare(str(src), "python", background=False)  # as its opening does
     r = pipeline.vet(VetContext(prefix, '\n    password = "hunter2hunter2"', "",
                                 path=str(src), uri=src.as_uri(),
                                 settings={"vetting": {"budget_ms": 5000}}))  # loaded CI

@@ -43,9 +43,10 @@ def ruff():
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
+def project(tmp_path_factory, ruff) -> Path:
     root = tmp_path_factory.mktemp("ruff-window")
     (root / "ruff.toml").write_text('[lint]\nselect = ["F", "E", "W", "I", "UP", "TC"]\n')
+    ruff.prepare(str(root / "big.py"), "python")  # as a document's opening does
     return root
 
 
@@ -53,7 +54,7 @@ def project(tmp_path_factory) -> Path:
 def test_window_gives_the_whole_document_verdict(ruff, project, prefix, suggestion, suffix,
                                                  rules, windowed):
     ctx = VetContext(prefix, suggestion, suffix, path=str(project / "big.py"))
-    server = ruff._server(str(project), 4)
+    server = ruff._start(str(project))
     sent: list[str] = []
     real = server.diagnostics
 

@@ -72,7 +72,7 @@ def test_policy_beats_the_constant_and_the_gate_on_held_out_logs():
     assert sum(policy.score(f, "p2") - policy.score(f, "p1") for f in copies) > 0
     assert policy.score(copies[0], "unseen") == policy.score(copies[0], None)  # the global
     assert trained.report["seconds"] < 60  # seconds on a loaded 2-core machine
-    assert gate_policy(policy, None, train, held, held_positions, cfg.keep_share).passed
+    assert gate_policy(policy, None, train, held, held_positions, cfg).passed
 
 
 def test_too_few_examples_is_a_clear_refusal():
@@ -121,21 +121,53 @@ def _ex(cid, gated, accepted, file, kept=10):
                    measured=True, gated=gated, file=file)
 
 
+def _replay_reasons(gate):
+    return [r for r in gate.reasons if not r.startswith("log-likelihood")]
+
+
 def test_a_policy_worse_on_held_out_files_is_not_promoted():
     """Equal to the gate on the held-out logs, worse on the held-out files: refused."""
     shows_all = policy_from_dict({"format": FORMAT, "threshold": 0.5,
                                   "models": {"*": {"intercept": 10.0, "weights": {}}}}, "c")
     train = [_ex(f"t{i}", True, i % 2 == 0, "a") for i in range(10)]
-    held = [_ex("h1", True, True, "a"), _ex("h2", True, False, "a")]
-    # on the held-out file the gate withholds the copy the developer would not take
-    files = ([_ex("f1", True, True, "b"), _ex("f2", False, False, "b")], 2)
-    ok = gate_policy(shows_all, None, train, held, 2, 0.5)
-    gate = gate_policy(shows_all, None, train, held, 2, 0.5, files=files)
-    assert ok.reasons == gate.reasons[:len(ok.reasons)]
+    held = [_ex(f"h{i}", True, i % 2 == 0, "a") for i in range(60)]
+    # on the held-out file the gate withholds the copies the developer would not take
+    files = ([_ex(f"f{i}", i % 2 == 0, i % 2 == 0, "b") for i in range(60)], 60)
+    cfg = PolicyConfig()
+    ok = gate_policy(shows_all, None, train, held, 60, cfg)
+    assert _replay_reasons(ok) == []  # (a constant score: its log-likelihood refuses it)
+    gate = gate_policy(shows_all, None, train, held, 60, cfg, files=files)
     assert not gate.passed
-    assert "held-out files: acceptance rate of shown 50.0% < 100.0%" in gate.reasons
+    assert _replay_reasons(gate) == [
+        "held-out logs and files: acceptance rate of shown 50.0% vs 66.7%: change -25% "
+        "[-33%, -18%] is below -10%",
+        "held-out logs and files: acceptance rate of shown drops: change -25% [-33%, -18%]",
+        "held-out files: acceptance rate of shown drops: change -50% [-63%, -38%]"]
     assert gate.files_serving["acceptance_rate"] == 1.0
+    assert gate.files_change["acceptance_change"] == -0.5
     assert "held-out files" in gate.table()
+
+
+def test_the_policy_gate_needs_evidence_and_tolerates_noise():
+    """A candidate equal to serving but for one unlucky position passes on enough positions
+    (inside the margin's interval); on too few shown positions nothing is judged: refused;
+    a real drop of kept characters is refused."""
+    shows_all = policy_from_dict({"format": FORMAT, "threshold": 0.5,
+                                  "models": {"*": {"intercept": 10.0, "weights": {}}}}, "c")
+    cfg = PolicyConfig()
+    train = [_ex(f"t{i}", True, i % 2 == 0, "a") for i in range(10)]
+    # serving withholds one position the developer would dismiss: the candidate shows it
+    held = [_ex(f"h{i}", i != 0, i % 3 != 0, "a") for i in range(300)]
+    noisy = gate_policy(shows_all, None, train, held, 300, cfg)
+    assert noisy.candidate["acceptance_rate"] < noisy.serving["acceptance_rate"]
+    assert _replay_reasons(noisy) == []
+    few = gate_policy(shows_all, None, train, held[:12], 12, cfg)
+    assert not few.passed and "too few positions shown" in _replay_reasons(few)[0]
+    # the candidate shows nothing: kept characters drop to zero
+    shows_none = policy_from_dict({**shows_all.info, "models": {
+        "*": {"intercept": -10.0, "weights": {}}}}, "n")
+    none = gate_policy(shows_none, None, train, held, 300, cfg)
+    assert any(r.startswith("kept chars/position 0.00 vs ") for r in none.reasons), none.reasons
 
 
 def test_split_files_holds_whole_documents_out():

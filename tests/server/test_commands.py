@@ -66,3 +66,22 @@ def test_missing_extra_is_named():
     assert commands.missing_extra(ModuleNotFoundError("x", name="nonexistent_mod")) is None
     assert commands.missing_extra(ImportError("x")) is None
     assert "codeward" in sys.modules["codeward.server.cli"].__name__
+
+
+def test_every_command_has_a_help_that_formats():
+    """``--help`` of every command and subcommand (argparse %-formats each option's help:
+    a stray '%' in one breaks the whole command's help)."""
+    import argparse
+
+    def walk(parser, path):
+        yield path, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, [*path, name])
+
+    seen = 0
+    for path, parser in walk(build_parser(), ["codeward"]):
+        assert parser.format_help(), path
+        seen += 1
+    assert seen > 20
