@@ -20,6 +20,7 @@ from codeward.finetune.simreplay import (
     headroom,
     load,
     outcomes,
+    paired,
     policy_shows,
     read_rows,
     summarize,
@@ -52,9 +53,11 @@ def row(d: Path, package: str, seed: int) -> dict[str, Any]:
     candidate = load_policy(registry, pol["version"]) if pol.get("version") else None
     serving = _requests(d, "serving")
     tuned = _requests(d, "tuned") if (d / "tuned.decisions.jsonl").is_file() else serving
-    if len(tuned) != len(serving):
-        raise SystemExit(f"{d}: part B has {len(serving)} requests with the serving model, "
-                         f"{len(tuned)} with the fine-tuned one")
+    try:  # the fine-tuned model's accepted multi-line suggestions skip the points they cover
+        serving, tuned, unpaired = paired(serving, tuned)
+    except ValueError as exc:
+        raise SystemExit(f"{d}: part B with the serving and the fine-tuned model: {exc}") \
+            from None
     # the server's default without a promoted policy: the gate prior since it shipped (runs
     # before it logged too few features for it: the thresholds, the default then)
     with_prior = has_prior_features(serving) and has_prior_features(tuned)
@@ -70,6 +73,7 @@ def row(d: Path, package: str, seed: int) -> dict[str, Any]:
     mgate = run.get("gate") or {}
     return {"package": package, "seed": seed, "steps": steps(d),
             "before": "gate prior" if with_prior else "thresholds gate",
+            "unpaired_requests": unpaired,
             "part_a": {k: train[k] for k in ("files", "requests", "shown", "accepted")},
             "run": {k: run.get(k) for k in ("status", "version", "reason", "timings", "train")},
             "show_policy": {k: pol.get(k) for k in ("status", "version", "reason", "gate",
@@ -88,7 +92,9 @@ def _ci(r: dict[str, Any], key: str, fmt: str) -> str:
 
 def package_table(rec: dict[str, Any]) -> str:
     out = [f"**{rec['package']}** (seed {rec['seed']}; part A {rec['part_a']['files']} files, "
-           f"{rec['part_a']['requests']} requests; before: {rec.get('before', 'gate')})", "",
+           f"{rec['part_a']['requests']} requests; before: {rec.get('before', 'gate')}"
+           + (f"; {rec['unpaired_requests']} part-B requests made in one run only, left out"
+              if rec.get("unpaired_requests") else "") + ")", "",
            "| part B | shown / requests | acceptance of shown [95% CI] | vs before "
            "(relative) | kept chars / position | vs before | insecure | ",
            "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -53,6 +53,8 @@ class Request:
     file: str
     project: str
     cands: list[Cand]
+    at: int = -1
+    """The cursor offset in the file (-1: a decisions file written before it was logged)."""
 
 
 def load(decisions: Path, rows: Iterable[dict[str, Any]]) -> list[Request]:
@@ -77,8 +79,24 @@ def load(decisions: Path, rows: Iterable[dict[str, Any]]) -> list[Request]:
             cands.append(Cand(int(item["index"]), str(item["source"]), str(item["action"]),
                               int(item["kept"]), bool(item["insecure"]),
                               bool(gate.get("shown", True)), gate))
-        out.append(Request(rec["file"], project, cands))
+        out.append(Request(rec["file"], project, cands, int(rec.get("at", -1))))
     return out
+
+
+def paired(a: Sequence[Request], b: Sequence[Request],
+           ) -> tuple[list[Request], list[Request], int]:
+    """The requests two runs of the same part share, in the same order (by file and cursor
+    offset), and how many only one of them made: a run whose model had a multi-line
+    suggestion accepted skips the points it covered. Runs logged without offsets pair by
+    order and must have the same number of requests (else ``ValueError``)."""
+    if any(r.at < 0 for r in (*a, *b)):
+        if len(a) != len(b):
+            raise ValueError(f"{len(a)} and {len(b)} requests, without offsets to pair them")
+        return list(a), list(b), 0
+    keys = {(r.file, r.at) for r in a} & {(r.file, r.at) for r in b}
+    left = [r for r in a if (r.file, r.at) in keys]
+    right = {(r.file, r.at): r for r in b}
+    return left, [right[(r.file, r.at)] for r in left], len(a) + len(b) - 2 * len(keys)
 
 
 def gate_shows(settings: IndexSettings | None = None, prior: bool = True,

@@ -202,7 +202,8 @@ class Developer:
         self._cursor = len(typed)
         self.stats.requests += 1
         seen: list[dict[str, Any]] = []
-        self.requests.append(record := {"file": self.file, "id": "", "items": seen})
+        self.requests.append(record := {"file": self.file, "at": len(typed), "id": "",
+                                        "items": seen})
         t0 = time.perf_counter()
         try:
             result = await asyncio.wait_for(

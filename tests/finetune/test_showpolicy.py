@@ -215,3 +215,39 @@ def test_a_policy_is_fitted_on_top_of_the_shipped_gate_prior(monkeypatch):
     assert policy.score(copy) != policy_from_dict({**trained.policy, "prior": None}).score(copy)
     with pytest.raises(RegistryError, match="fitted on gate prior 'prior-0000'"):
         policy_from_dict({**trained.policy, "prior": "prior-0000"})
+
+
+def test_the_gates_baseline_is_what_the_server_shows_without_a_policy():
+    """Logs of an ``ungated`` exploration run carry the thresholds' verdict; the baseline a
+    candidate is compared with is the server's default: the gate prior on the copies (from
+    their logged features), model text only where no copy is shown (``index-first``)."""
+    import random
+
+    from codeward.server.index.prior import prior_for
+    from codeward.server.settings import IndexSettings
+
+    prior = prior_for(IndexSettings())
+    rng = random.Random(0)
+    rows = []
+    for i in range(80):
+        cid = f"c{i}"
+        copy = {"source": "index", "match_tokens": rng.randint(1, 60),
+                "vote_share": round(rng.random(), 3), "occurrences": rng.randint(1, 9),
+                "whole_line": True, "same_file": rng.random() < 0.5,
+                "candidate_chars": rng.randint(3, 80)}
+        model = {"source": "model", "mean_logprob": -0.2}
+        for k, (f, logged) in enumerate(((copy, True), (model, True))):  # thresholds: shown
+            rows.append({"type": "completion", "completion_id": cid, "candidate_index": k,
+                         "at": float(i), "repo_hash": "p", "blocked": False,
+                         "gate": {"features": f, "shown": logged}})
+    exs, _ = examples(rows)
+    copies = {e.completion_id: e for e in exs if e.features["source"] == "index"}
+    models = {e.completion_id: e for e in exs if e.features["source"] == "model"}
+    verdicts = {cid: prior.score(e.features) >= prior.threshold for cid, e in copies.items()}
+    assert 0 < sum(verdicts.values()) < len(verdicts)  # the prior withholds some copies
+    assert all(copies[c].gated == v for c, v in verdicts.items())
+    assert all(models[c].gated == (not v) for c, v in verdicts.items())
+    # logs without the prior's inputs keep their logged verdicts
+    old = [{**r, "gate": {**r["gate"], "features": {k: v for k, v in r["gate"]["features"].items()
+                                                    if k != "whole_line"}}} for r in rows]
+    assert all(e.gated for e in examples(old)[0])

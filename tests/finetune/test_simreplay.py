@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from codeward.finetune.simreplay import (
+    Cand,
+    Request,
     gate_shows,
     has_prior_features,
+    headroom,
     load,
     outcomes,
+    paired,
     policy_shows,
     summarize,
 )
@@ -95,3 +101,46 @@ def test_gate_arm_applies_the_gate_prior_to_copies(tmp_path):
     # index-first: a shown copy alone, else the model text (its verdict: withheld)
     assert shown == [["index"] if ok else [] for ok in passes]
     assert all(gate_shows(prior=False)(r)[0].source == "index" for r in reqs[:-1])
+
+
+def test_runs_pair_by_file_and_offset():
+    """A run whose model had a multi-line suggestion accepted skips the points it covered:
+    the two runs pair on the requests both made, in order."""
+    a = [Request("f.py", "p", [], at) for at in (0, 10, 20, 30)]
+    b = [Request("f.py", "p", [], at) for at in (0, 30)] + [Request("g.py", "p", [], 5)]
+    left, right, unpaired = paired(a, b)
+    assert [(r.file, r.at) for r in left] == [(r.file, r.at) for r in right] == [
+        ("f.py", 0), ("f.py", 30)]
+    assert unpaired == 3 and right[1] is b[1]
+    old = [Request("f.py", "p", []) for _ in range(3)]  # logged without offsets: by order
+    assert paired(old, old)[2] == 0
+    with pytest.raises(ValueError, match="without offsets"):
+        paired(old, old[:2])
+
+
+def test_headroom_finds_the_best_threshold_at_each_kept_floor(tmp_path):
+    """Copies whose prior score rises with their length, the long ones kept: a higher
+    threshold raises acceptance; the floors bound how far it may go."""
+    from codeward.server.showpolicy import load_prior
+
+    prior = load_prior()
+    reqs = []
+    for i in range(200):
+        f = {"source": "index", "match_tokens": 1 + i % 40, "vote_share": (i % 10) / 10,
+             "occurrences": 1 + i % 5, "whole_line": True, "same_file": i % 2 == 0,
+             "candidate_chars": 10 + i % 40}
+        good = prior.score(f) > 0.5 or i % 3 == 0
+        c = Cand(0, "index", "accept" if good else "dismiss", (10 + i % 40) if good else 0,
+                 False, True, {"features": f})
+        reqs.append(Request(f"f{i % 4}.py", "p", [c], i))
+    room = headroom(reqs)
+    base = outcomes(reqs, gate_shows())
+    assert room["acceptance_rate"] == round(base["accepted"].sum() / base["shown"].sum(), 4)
+    best = room["best"]
+    assert set(best) == {"1.0", "0.95", "0.9"}
+    assert best["1.0"]["acceptance_change"] <= best["0.95"]["acceptance_change"] \
+        <= best["0.9"]["acceptance_change"]
+    assert best["1.0"]["kept_change"] >= 0 > best["0.9"]["kept_change"] >= -0.1 * \
+        room["kept_per_position"] - 1e-9
+    pf = room["perfect_filter"]
+    assert pf["of"] == base["shown"].sum() and pf["shown"] == base["accepted"].sum()
