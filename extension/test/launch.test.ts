@@ -1,8 +1,8 @@
 import { strict as assert } from "node:assert";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 
 import type { Launch } from "../src/config";
 import { exitedMessage, notStartedMessage, resolveCommand, startServer, StartError, Tail } from "../src/launch";
@@ -13,6 +13,7 @@ writeFileSync(script, "#!/bin/sh\necho started >&2\ncat\n");
 chmodSync(script, 0o755);
 const notExec = join(dir, "plain-file");
 writeFileSync(notExec, "");
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 const launch = (over: Partial<Launch>): Launch => ({ command: "codeward", args: ["serve"], env: {}, source: "PATH", ...over });
 

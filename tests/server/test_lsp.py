@@ -4,7 +4,9 @@ position encodings, errors and lifecycle."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,12 @@ from lsp_client import change_doc, inline, open_doc, start_server, status
 WORKDIR = Path(tempfile.mkdtemp(prefix="codeward-lsp-"))
 URI = (WORKDIR / "mod.py").as_uri()
 B_URI = (WORKDIR / "b.py").as_uri()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _workdir_removed() -> Iterator[None]:
+    yield
+    shutil.rmtree(WORKDIR, ignore_errors=True)
 
 
 async def test_initialize_advertises_features(tiny_model_dir: Path) -> None:
