@@ -124,35 +124,46 @@ class RuffAnalyzer(BaseAnalyzer):
     def prepare(self, path: str | None, language: str) -> None:
         self._start(project_root(VetContext(prefix="", suggestion="", suffix="", path=path)))
 
+    def _alive(self, root: str | None) -> RuffServer | None:
+        """The started server for ``root`` if it is still running (under the lock)."""
+        server = self._servers.get(root)
+        if server is None or not server.alive():
+            return None
+        self._servers.move_to_end(root)
+        return server
+
     def _start(self, root: str | None) -> RuffServer:
         """The ready server for ``root``, started (and given one throw-away lint, so it has
         read the project's configuration) if there is none: blocks for ruff's start."""
+        me = threading.current_thread()
         while True:
             with self._lock:
-                server = self._servers.get(root)
-                if server is not None and server.alive():
-                    self._servers.move_to_end(root)
+                if (server := self._alive(root)) is not None:
                     return server
                 other = self._starting.get(root)
-                if other is None or other is threading.current_thread() \
-                        or not other.is_alive():
-                    self._starting[root] = threading.current_thread()
+                if other is None or other is me or not other.is_alive():
+                    self._starting[root] = me
                     break
             other.join()  # another thread is starting it: its server is the one
-        server = RuffServer(root)  # initialize, outside the lock: other roots go on
-        server.diagnostics((Path(root or "/") / "codeward-warm-up.py").as_uri(),
-                           "x = 1\n", 10.0)
-        with self._lock:
-            old = self._servers.get(root)
-            if self._closed or (old is not None and old.alive()):
-                server.close()  # closed meanwhile, or another thread's start won
-                if old is None:
-                    raise RuntimeError("ruff analyzer closed")
-                return old
-            self._servers[root] = server
-            while len(self._servers) > max(1, self._limit):
-                self._servers.popitem(last=False)[1].close()
-            return server
+        try:
+            server = RuffServer(root)  # initialize, outside the lock: other roots go on
+            server.diagnostics((Path(root or "/") / "codeward-warm-up.py").as_uri(),
+                               "x = 1\n", 10.0)
+            with self._lock:
+                old = self._alive(root)
+                if self._closed or old is not None:
+                    server.close()  # closed meanwhile, or another thread's start won
+                    if old is None:
+                        raise RuntimeError("ruff analyzer closed")
+                    return old
+                self._servers[root] = server
+                while len(self._servers) > max(1, self._limit):
+                    self._servers.popitem(last=False)[1].close()
+                return server
+        finally:
+            with self._lock:
+                if self._starting.get(root) is me:
+                    del self._starting[root]
 
     def _ready(self, root: str | None) -> RuffServer | None:
         """The ready server for ``root``, or None while it starts: a start is begun in the
@@ -160,9 +171,7 @@ class RuffAnalyzer(BaseAnalyzer):
         opened). A completion never waits for ruff's start (hundreds of ms on a cold
         machine, more than the whole vetting budget)."""
         with self._lock:
-            server = self._servers.get(root)
-            if server is not None and server.alive():
-                self._servers.move_to_end(root)
+            if (server := self._alive(root)) is not None:
                 return server
             starting = self._starting.get(root)
             if starting is None or not starting.is_alive():

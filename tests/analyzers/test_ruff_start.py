@@ -5,6 +5,9 @@ goes on (``vetting.on_warming`` decides); once it has started, ruff vets as alwa
 from __future__ import annotations
 
 import threading
+import time
+
+import pytest
 
 from codeward.analyzers import style
 from codeward.analyzers.contract import VetContext
@@ -49,7 +52,37 @@ def test_a_root_nobody_prepared_starts_in_the_background(tmp_path):
         ctx = VetContext("def f(x):\n    ", "return x == None\n", "",
                          path=str(tmp_path / "m.py"))
         assert ruff.analyze(ctx, RuffOptions()).status == "warming"
-        ruff._starting[str(tmp_path)].join(30)
-        assert "ruff:E711" in {f.rule_id for f in ruff.analyze(ctx, RuffOptions()).findings}
+        deadline = time.monotonic() + 30
+        while (verdict := ruff.analyze(ctx, RuffOptions())).status == "warming":
+            assert time.monotonic() < deadline, "ruff never started"
+            time.sleep(0.05)
+        assert "ruff:E711" in {f.rule_id for f in verdict.findings}
+    finally:
+        ruff.close()
+
+
+def test_a_start_that_fails_is_tried_again(tmp_path, monkeypatch):
+    """A start that fails (ruff missing, no answer) is not left "under way" for ever: the
+    next completion begins another."""
+    real = style.RuffServer
+    calls: list[str | None] = []
+
+    def broken(root: str | None) -> None:
+        calls.append(root)
+        raise OSError("no ruff here")
+
+    monkeypatch.setattr(style, "RuffServer", broken)
+    ruff = RuffAnalyzer()
+    try:
+        with pytest.raises(OSError):
+            ruff.prepare(str(tmp_path / "m.py"), "python")  # a one-shot command's prepare
+        monkeypatch.setattr(style, "RuffServer", real)
+        ctx = VetContext("", "x = 1\n", "", path=str(tmp_path / "m.py"))
+        assert ruff.analyze(ctx, RuffOptions()).status == "warming"  # a new start begins
+        deadline = time.monotonic() + 30
+        while ruff.analyze(ctx, RuffOptions()).status == "warming":
+            assert time.monotonic() < deadline, "ruff never started"
+            time.sleep(0.05)
+        assert calls == [str(tmp_path)]
     finally:
         ruff.close()
