@@ -119,6 +119,8 @@ class Pipeline:
         self._cache: dict[str, _Resolved] = {}
         self._reported: set[str] = set()
         self._warm: dict[str, str] = {}
+        self._preparing: dict[str, int] = {}  # analyzer -> prepares under way
+        self._prepare_lock = threading.Lock()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -206,16 +208,25 @@ class Pipeline:
 
     def prepare(self, path: str | None, language: str, background: bool = True) -> None:
         """A document was opened: let analyzers start per-project work (in the background
-        unless ``background`` is False)."""
+        unless ``background`` is False). Until an analyzer's ``prepare`` returns, the status
+        says it is ``warming`` (counted from this call on, so a status request right after
+        the opening already sees it)."""
+        names = [name for name, analyzer in self.analyzers.items()
+                 if self._warm.get(name) != "disabled" and handles(analyzer, language)]
+        with self._prepare_lock:
+            for name in names:
+                self._preparing[name] = self._preparing.get(name, 0) + 1
+
         def run() -> None:
-            for name, analyzer in self.analyzers.items():
-                if self._warm.get(name) == "disabled" or self._closed or \
-                        not handles(analyzer, language):
-                    continue
+            for name in names:
                 try:
-                    analyzer.prepare(path, language)
+                    if not self._closed:
+                        self.analyzers[name].prepare(path, language)
                 except Exception:
                     logger.debug("analyzer %s could not prepare %s", name, path, exc_info=True)
+                finally:
+                    with self._prepare_lock:
+                        self._preparing[name] -= 1
         if not background:
             return run()
         threading.Thread(target=run, daemon=True, name="codeward-vet-prepare").start()
@@ -261,8 +272,8 @@ class Pipeline:
             state = self._warm.get(name, "ready")
             if state == "warming" and analyzer.is_ready():
                 state = "ready"
-            elif state == "ready" and not analyzer.is_ready():
-                state = "warming"  # e.g. the license worker is being restarted
+            elif state == "ready" and (not analyzer.is_ready() or self._preparing.get(name)):
+                state = "warming"  # the license worker restarting, a project's ruff starting
             if not analyzer.available():
                 state = "unavailable"  # a dependency is not installed (an extra)
             out[name] = state

@@ -181,6 +181,11 @@ class RuffAnalyzer(BaseAnalyzer):
                 starting.start()
         return None
 
+    def is_ready(self) -> bool:
+        """False while a project's server starts (``codeward/status`` says ``warming``)."""
+        with self._lock:
+            return not any(t.is_alive() for t in self._starting.values())
+
     def _start_quietly(self, root: str | None) -> None:
         try:
             self._start(root)

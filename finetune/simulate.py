@@ -164,6 +164,9 @@ class Developer:
         self.file = str(path)
         self.client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=(
             types.TextDocumentItem(uri=uri, language_id="python", version=1, text=""))))
+        # the opening may start per-project work (the project's ruff server): a developer
+        # typing at machine speed would otherwise meet it warming, run to run differently
+        await wait_ready(self.client, self.cfg.request_timeout_s * 4)
         version, typed = 1, ""
         for point in points:
             if point < len(typed):

@@ -86,3 +86,38 @@ def test_a_start_that_fails_is_tried_again(tmp_path, monkeypatch):
         assert calls == [str(tmp_path)]
     finally:
         ruff.close()
+
+
+def test_the_status_says_warming_from_the_opening_until_ruff_has_started(tmp_path,
+                                                                         monkeypatch):
+    """``codeward/status`` (the pipeline's status) says ruff is warming from the moment a
+    document is opened (not only once the background start got going) until the project's
+    server has started: what ``codeward simulate`` waits for, so its runs repeat."""
+    from codeward.analyzers.pipeline import Pipeline
+
+    release = threading.Event()
+    real = style.RuffServer
+
+    class SlowStart(real):  # type: ignore[misc, valid-type]
+        def __init__(self, root: str | None) -> None:
+            assert release.wait(30), "the test never released the start"
+            super().__init__(root)
+
+    monkeypatch.setattr(style, "RuffServer", SlowStart)
+    ruff = RuffAnalyzer()
+    pipeline = Pipeline({"ruff": ruff}, {}, {})
+    try:
+        assert pipeline.status()["ruff"] == "ready"
+        pipeline.prepare(str(tmp_path / "m.py"), "python")  # in the background
+        assert pipeline.status()["ruff"] == "warming"  # at once, before the thread ran
+        release.set()
+        deadline = time.monotonic() + 30
+        while pipeline.status()["ruff"] == "warming":
+            assert time.monotonic() < deadline, "ruff never started"
+            time.sleep(0.05)
+        assert pipeline.status()["ruff"] == "ready"
+        pipeline.prepare(str(tmp_path / "n.txt"), "plaintext")  # not ruff's language
+        assert pipeline.status()["ruff"] == "ready"
+    finally:
+        release.set()
+        pipeline.close()
