@@ -20,11 +20,11 @@ from . import registry as reg
 from .dataset import DatasetConfig, build, dataset_id, event_source, iter_events, write
 from .flags import option
 from .gate import GateConfig, gate_candidate
+from .policygate import gate_policy
 from .showpolicy import (
     NotEnoughExamples,
     PolicyConfig,
     examples,
-    gate_policy,
     positions_by_file,
     split,
     split_files,

@@ -11,14 +11,12 @@ from policy_logs import seeded_logs
 
 from codeward.finetune import registry as reg
 from codeward.finetune.loop import LoopConfig, policy_cycle
+from codeward.finetune.policygate import constant_score, evaluate, gate_policy
 from codeward.finetune.showpolicy import (
     Example,
     NotEnoughExamples,
     PolicyConfig,
-    constant_score,
-    evaluate,
     examples,
-    gate_policy,
     log_likelihood,
     split,
     split_files,
