@@ -3,7 +3,7 @@ server's default when none is promoted) on held-out logs (the latest ``holdout_s
 positions) and on held-out files (``heldout_files_share`` of the documents: code it has not
 seen). Neither the acceptance rate of shown suggestions nor the accepted-and-kept
 characters per position may drop, judged on paired bootstrap intervals over positions
-(``simreplay.summarize``), and the held-out log-likelihood must beat a constant
+(``simreplay.paired_change``), and the held-out log-likelihood must beat a constant
 predictor's (:func:`gate_policy`)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from codeward.server.showpolicy import Policy
 
-from .showpolicy import Example, PolicyConfig, log_likelihood, outcomes, replay
+from .showpolicy import Example, PolicyConfig, log_likelihood, metrics, outcomes, replay
 
 
 def constant_score(exs: Sequence[Example], keep_share: float) -> float:
@@ -88,18 +88,6 @@ def _change(change: dict[str, Any], key: str) -> str:
     return f"{fmt.format(change[name])} [{fmt.format(lo)}, {fmt.format(hi)}]"
 
 
-def compare(candidate: dict[str, Any], serving: dict[str, Any], seed: int = 0,
-            ) -> dict[str, Any]:
-    """Paired comparison of two arms' :func:`outcomes` on the same positions: the relative
-    change of the acceptance rate of shown and the change of kept chars/position, each with
-    its 95% percentile bootstrap interval over positions (``simreplay.summarize``)."""
-    from .simreplay import summarize
-
-    row = summarize({"serving": serving, "candidate": candidate}, "serving", seed)["candidate"]
-    return {k: row[k] for k in ("acceptance_change", "acceptance_change_ci", "kept_change",
-                                "kept_change_ci")}
-
-
 def _judge(cand: dict[str, Any], base: dict[str, Any], change: dict[str, Any],
            cfg: PolicyConfig, where: str) -> list[str]:
     """Why the candidate may do worse than serving (empty: it does not). The acceptance rate
@@ -128,13 +116,19 @@ def _judge(cand: dict[str, Any], base: dict[str, Any], change: dict[str, Any],
 
 def _side(candidate: Policy, serving: Policy | None, exs: Sequence[Example], positions: int,
           cfg: PolicyConfig) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(candidate's, serving's replay metrics, their paired change) on held-out examples."""
-    cand, base = (evaluate(p, exs, positions, cfg.keep_share) for p in (candidate, serving))
+    """(candidate's, serving's replay metrics, their paired change) on held-out examples:
+    the relative change of the acceptance rate of shown and the change of kept
+    chars/position, each with its 95% bootstrap interval over positions
+    (``simreplay.paired_change``)."""
+    from .simreplay import paired_change
+
+    oc, ob = (outcomes(exs, positions, shows(p)) for p in (candidate, serving))
+    cand, base = metrics(oc, positions), metrics(ob, positions)
+    cand["log_likelihood"] = log_likelihood(
+        exs, lambda e: candidate.score(e.features, e.project), cfg.keep_share)
     if positions < 2 or not exs:
         return cand, base, {}
-    change = compare(outcomes(exs, positions, shows(candidate)),
-                     outcomes(exs, positions, shows(serving)), cfg.seed)
-    return cand, base, change
+    return cand, base, paired_change(oc, ob, cfg.seed)
 
 
 def _harm(change: dict[str, Any], where: str) -> list[str]:

@@ -174,33 +174,29 @@ def examples(rows: Iterable[dict[str, Any]]) -> tuple[list[Example], int]:
 
 def serving_default(exs: Sequence[Example], settings: Any = None) -> None:
     """Set each example's ``gated`` to what the server shows at its position without a
-    promoted policy (``settings``: the index settings, default the defaults): copies by
-    the gate prior where their features carry its inputs (an ``ungated`` exploration run
-    logs the thresholds' verdict, a run under the prior the prior's), model text by its
-    logged verdict, combined by ``index.policy`` (``index-first``: no model text where a
-    copy is shown), as ``simreplay.gate_shows`` replays it. Positions logged without the
-    prior's inputs keep their logged verdicts."""
-    from codeward.server.index.gate import GateDecision, combine
-    from codeward.server.index.prior import gate_copies, prior_for
+    promoted policy (``simreplay.default_shown``; ``settings``: the index settings, default
+    the defaults): an ``ungated`` exploration run logs the thresholds' verdict, a run under
+    the prior the prior's. Positions whose copies were logged without the prior's inputs
+    keep their logged verdicts."""
+    from codeward.server.index.gate import GateDecision
     from codeward.server.settings import IndexSettings
 
+    from .simreplay import default_shown, logged_with_prior
+
     s = settings or IndexSettings()
-    prior = prior_for(s)
-    if prior is None:
-        return
     by_pos: dict[str, list[Example]] = defaultdict(list)
     for e in exs:
         by_pos[e.completion_id].append(e)
     for group in by_pos.values():
         copies = [e for e in group if e.features.get("source") == "index"]
-        if not copies or not all("whole_line" in e.features for e in copies):
+        if not copies or not all(logged_with_prior(e.features) for e in copies):
             continue
         pairs = [(e, GateDecision(e.gated, {"features": e.features, "renamed_passed": e.gated,
                                              "abstracted": e.features.get("abstracted")}))
                  for e in copies]
         others = [(e, GateDecision(e.gated, {})) for e in group
                   if e.features.get("source") != "index"]
-        shown = {id(e) for e in combine(gate_copies(pairs, prior), others, s)}
+        shown = {id(e) for e in default_shown(pairs, others, s)}
         for e in group:
             e.gated = id(e) in shown
 
@@ -272,7 +268,11 @@ def replay(exs: Sequence[Example], positions: int, show: Callable[[Example], boo
     """Acceptance rate of shown suggestions and accepted-and-kept characters per position
     when ``show`` decides which logged candidates are shown (the position counts as
     accepted when the candidate the developer accepted is among them)."""
-    o = outcomes(exs, positions, show)
+    return metrics(outcomes(exs, positions, show), positions)
+
+
+def metrics(o: dict[str, Any], positions: int) -> dict[str, Any]:
+    """:func:`replay`'s metrics from :func:`outcomes`."""
     shown, accepted = int(o["shown"].sum()), int(o["accepted"].sum())
     return {"positions": positions, "shown": shown, "accepted": accepted,
             "acceptance_rate": accepted / shown if shown else 0.0,

@@ -28,12 +28,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from codeward.server.index.gate import GateDecision, combine
 from codeward.server.index.prior import gate_copies, prior_for
 from codeward.server.settings import IndexSettings
 from codeward.server.showpolicy import Policy, model_needed
+
+C = TypeVar("C")
 
 
 @dataclass
@@ -99,26 +101,40 @@ def paired(a: Sequence[Request], b: Sequence[Request],
     return left, [right[(r.file, r.at)] for r in left], len(a) + len(b) - 2 * len(keys)
 
 
+def default_shown(copies: Sequence[tuple[C, GateDecision]],
+                  others: Sequence[tuple[C, GateDecision]], settings: IndexSettings,
+                  prior: bool = True) -> list[C]:
+    """What the server shows without a promoted policy, from (candidate, logged decision)
+    pairs: the copies by the gate prior (``prior_for``: under ``index.gate = "prior"``, the
+    default; ``prior=False``: by their logged verdicts), the other sources' by their logged
+    verdicts, combined by ``index.policy`` (``completion.run_completion``'s order)."""
+    return list(combine(gate_copies(copies, prior_for(settings) if prior else None), others,
+                        settings))
+
+
+def logged_with_prior(features: dict[str, Any]) -> bool:
+    """Whether a copy's logged features are those the gate prior scores (runs since the
+    prior: every numeric gate input is a feature, ``whole_line`` among them)."""
+    return "whole_line" in features
+
+
 def gate_shows(settings: IndexSettings | None = None, prior: bool = True,
                ) -> Callable[[Request], list[Cand]]:
-    """What the server shows without a promoted policy: the copies by the gate prior (under
-    ``index.gate = "prior"``, the default; ``prior=False``: by the thresholds' logged
-    verdicts), model text by its logged verdict, combined by ``index.policy``."""
+    """What the server shows without a promoted policy (:func:`default_shown`) on a
+    replayed request."""
     s = settings or IndexSettings()
-    scorer = prior_for(s) if prior else None
 
     def show(req: Request) -> list[Cand]:
         pairs = [(c, GateDecision(c.gated, dict(c.gate))) for c in req.cands]
-        copies = gate_copies([p for p in pairs if p[0].source == "index"], scorer)
-        return list(combine(copies, [p for p in pairs if p[0].source != "index"], s))
+        return default_shown([p for p in pairs if p[0].source == "index"],
+                             [p for p in pairs if p[0].source != "index"], s, prior)
     return show
 
 
 def has_prior_features(reqs: Sequence[Request]) -> bool:
-    """Whether the copies' logged features are those the gate prior scores (runs since the
-    prior: every numeric gate input is a feature, ``whole_line`` among them)."""
-    return any("whole_line" in (c.gate.get("features") or {}) for r in reqs for c in r.cands
-               if c.source == "index")
+    """Whether a run's copies were logged with the gate prior's inputs."""
+    return any(logged_with_prior(c.gate.get("features") or {}) for r in reqs
+               for c in r.cands if c.source == "index")
 
 
 def headroom(reqs: Sequence[Request], settings: IndexSettings | None = None,
@@ -235,21 +251,32 @@ def summarize(arms: dict[str, dict[str, Any]], base: str, seed: int = 0,
             row[key] = round(float(f(o, every, -1)), 4)
             row[key + "_ci"] = _ci(partial(f, o), n, seed, resamples)
         if name != base:
-            b = arms[base]
-
-            def rel(i: Any, ax: int, o: Any = o, b: Any = b) -> Any:
-                a0 = acc(b, i, ax)
-                return np.divide(acc(o, i, ax) - a0, a0, out=np.zeros_like(a0), where=a0 > 0)
-
-            def diff(i: Any, ax: int, o: Any = o, b: Any = b) -> Any:
-                return kept(o, i, ax) - kept(b, i, ax)
-
-            row["acceptance_change"] = round(float(rel(every, -1)), 4)
-            row["acceptance_change_ci"] = _ci(rel, n, seed, resamples)
-            row["kept_change"] = round(float(diff(every, -1)), 4)
-            row["kept_change_ci"] = _ci(diff, n, seed, resamples)
+            row.update(paired_change(o, arms[base], seed, resamples))
         out[name] = row
     return out
+
+
+def paired_change(o: dict[str, Any], b: dict[str, Any], seed: int = 0,
+                  resamples: int = 2000) -> dict[str, Any]:
+    """Arm ``o`` against arm ``b`` on the same requests: the relative change of the
+    acceptance rate of shown suggestions and the change of kept characters per position,
+    each with its paired 95% bootstrap interval (the same resampled requests for both)."""
+    import numpy as np
+
+    n = len(b["shown"])
+    every = np.arange(n)
+
+    def rel(i: Any, ax: int) -> Any:
+        a0 = acc(b, i, ax)
+        return np.divide(acc(o, i, ax) - a0, a0, out=np.zeros_like(a0), where=a0 > 0)
+
+    def diff(i: Any, ax: int) -> Any:
+        return kept(o, i, ax) - kept(b, i, ax)
+
+    return {"acceptance_change": round(float(rel(every, -1)), 4),
+            "acceptance_change_ci": _ci(rel, n, seed, resamples),
+            "kept_change": round(float(diff(every, -1)), 4),
+            "kept_change_ci": _ci(diff, n, seed, resamples)}
 
 
 def read_rows(source: str) -> list[dict[str, Any]]:
